@@ -1,0 +1,1 @@
+"""Data I/O: containers, dataloaders, the HDF5 layout, the synthetic retina and artificial stimuli."""

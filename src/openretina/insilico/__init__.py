@@ -1,0 +1,1 @@
+"""In-silico experiments on trained models: stimulus optimisation, tuning analyses, receptive fields."""

@@ -1,0 +1,1 @@
+"""Complete, trainable models (Lightning modules) built from cores and readouts."""

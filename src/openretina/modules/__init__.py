@@ -1,0 +1,1 @@
+"""PyTorch building blocks: layers, cores, readouts and losses."""

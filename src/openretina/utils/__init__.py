@@ -1,0 +1,1 @@
+"""Small, domain-free helpers. Reference import paths for domain code re-export from where it lives."""
