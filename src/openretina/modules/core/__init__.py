@@ -1,0 +1,1 @@
+"""Cores: shared feature extractors mapping a stimulus movie to feature movies."""
