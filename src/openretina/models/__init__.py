@@ -1,1 +1,38 @@
-"""Complete, trainable models (Lightning modules) built from cores and readouts."""
+"""Complete, trainable models (Lightning modules) built from cores and readouts.
+
+``from openretina.models import *`` gives the reference's public names that exist in this package plus
+:class:`CoreReadout` for composing your own core and readout.
+
+The classes are imported on first access: Lightning (through torchmetrics) imports matplotlib, and
+``import openretina.models`` should stay cheap for code that only needs a submodule or a name.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from openretina.models.core_readout import CoreReadout, ExampleCoreReadout, UnifiedCoreReadout
+    from openretina.models.spatial_contrast import SingleCellSpatialContrast
+
+_MODULE_OF = {
+    "CoreReadout": "openretina.models.core_readout",
+    "ExampleCoreReadout": "openretina.models.core_readout",
+    "UnifiedCoreReadout": "openretina.models.core_readout",
+    "SingleCellSpatialContrast": "openretina.models.spatial_contrast",
+}
+
+__all__ = ["CoreReadout", "ExampleCoreReadout", "SingleCellSpatialContrast", "UnifiedCoreReadout"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module 'openretina.models' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # later accesses skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
