@@ -28,7 +28,9 @@ from openretina.data_io.synthetic import (
     rank_one_receptive_field,
     spike_triggered_average,
 )
-from openretina.eval.predictions import evaluate_test_movie
+from openretina.data_io.synthetic.retina import TEST_NAME
+from openretina.eval.metrics import correlation_numpy
+from openretina.eval.predictions import evaluate_test_movie, predict_movie
 from openretina.insilico.receptive_fields import linearised_receptive_fields, spatial_profile_correlation
 
 CLIP_LENGTH = 150
@@ -133,6 +135,7 @@ def _train(dataset: SyntheticRetinaDataset, args: argparse.Namespace) -> tuple[A
         logger=CSVLogger(args.output_dir, name="logs"),
         callbacks=[best, EarlyStopping(monitor="val_correlation", mode="max", patience=8)],
         enable_checkpointing=False,
+        log_every_n_steps=1,
         enable_model_summary=False,
         deterministic=True,
     )
@@ -159,20 +162,25 @@ def _truth_checks(dataset: SyntheticRetinaDataset) -> dict[str, float]:
 
 
 def _evaluate(model: Any, dataset: SyntheticRetinaDataset) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    per_cell: dict[str, list[np.ndarray]] = {"correlation": [], "oracle": [], "rf_correlation": []}
+    per_cell: dict[str, list[np.ndarray]] = {"correlation": [], "oracle": [], "truth": [], "rf_correlation": []}
     model_rfs: dict[str, np.ndarray] = {}
     for session, truth in dataset.ground_truth.items():
         scores = evaluate_test_movie(model, dataset.movies[session], dataset.responses[session], session)
         per_cell["correlation"].append(scores.correlation)
         per_cell["oracle"].append(scores.oracle)
+        # The synthetic retina knows the noise-free response: the correlation a perfect model would approach 1.
+        prediction = predict_movie(model, dataset.movies[session].test_dict[TEST_NAME], session)
+        expected = truth.test_expected[TEST_NAME][:, scores.lag :]
+        per_cell["truth"].append(correlation_numpy(expected.T, prediction, axis=0))
         model_rfs[session] = rank_one_receptive_field(linearised_receptive_fields(model, session))[0]
         per_cell["rf_correlation"].append(spatial_profile_correlation(model_rfs[session], truth.spatial_rfs))
-    correlation, oracle, rf_correlation = (np.concatenate(per_cell[key]) for key in per_cell)
+    correlation, oracle, to_truth, rf_correlation = (np.concatenate(per_cell[key]) for key in per_cell)
     reliable = oracle >= ORACLE_THRESHOLD
     metrics = {
         "test_correlation_mean": float(np.nanmean(correlation)),
         "oracle_correlation_mean": float(np.nanmean(oracle)),
         "fraction_of_oracle": float(np.nanmean(correlation) / np.nanmean(oracle)),
+        "correlation_to_noise_free_truth_mean": float(np.nanmean(to_truth)),
         "reliable_cells_fraction": float(reliable.mean()),
         "rf_correlation_median_reliable": float(np.nanmedian(rf_correlation[reliable])) if reliable.any() else None,
         "rf_correlation_mean_reliable": float(np.nanmean(rf_correlation[reliable])) if reliable.any() else None,
@@ -189,19 +197,22 @@ def _save_figure(dataset: SyntheticRetinaDataset, model_rfs: dict[str, np.ndarra
     session = sorted(model_rfs)[0]
     truth = dataset.ground_truth[session].spatial_rfs
     estimate = model_rfs[session]
-    num_cells = min(8, len(truth))
+    # One example cell of each functional type.
+    _, first_of_type = np.unique(dataset.ground_truth[session].cell_type_ids, return_index=True)
+    cells = sorted(first_of_type.tolist())
+    num_cells = len(cells)
     figure, axes = plt.subplots(2, num_cells, figsize=(1.6 * num_cells, 3.6), squeeze=False)
-    for cell in range(num_cells):
+    for column, cell in enumerate(cells):
         for row, (rfs, label) in enumerate(((truth, "true RF"), (estimate, "model RF"))):
             channel = int(np.abs(truth[cell]).reshape(truth.shape[1], -1).max(axis=1).argmax())
             image = rfs[cell, channel]
             limit = float(np.abs(image).max()) or 1.0
-            axes[row, cell].imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
-            axes[row, cell].set_xticks([])
-            axes[row, cell].set_yticks([])
-            if cell == 0:
-                axes[row, cell].set_ylabel(label)
-        axes[0, cell].set_title(dataset.ground_truth[session].cell_type_names[cell], fontsize=7)
+            axes[row, column].imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+            axes[row, column].set_xticks([])
+            axes[row, column].set_yticks([])
+            if column == 0:
+                axes[row, column].set_ylabel(label)
+        axes[0, column].set_title(dataset.ground_truth[session].cell_type_names[cell], fontsize=7)
     figure.suptitle(f"{session}: true vs linearised model receptive fields (strongest channel)")
     figure.tight_layout()
     figure.savefig(path, dpi=120)
