@@ -23,6 +23,9 @@ class Command:
 COMMANDS: dict[str, Command] = {
     "create-data": Command("openretina.cli.create_data:main", "Write a synthetic dataset in the HDF5 layout."),
     "demo": Command("openretina.cli.demo:main", "Run the main job on the embedded synthetic retina."),
+    "models": Command(
+        "openretina.cli.models:main", "List the registered pre-trained models; `models convert` converts a checkpoint."
+    ),
 }
 
 

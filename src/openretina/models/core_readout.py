@@ -47,7 +47,19 @@ from openretina.models.optimizers import configure_optimizer_and_scheduler, metr
 from openretina.modules.losses import CorrelationLoss3d, MSE3d, PoissonLoss3d
 from openretina.modules.readout.base import Readout
 
-__all__ = ["BaseCoreReadout", "CoreReadout", "ExampleCoreReadout", "SingleSessionReadout", "UnifiedCoreReadout"]
+__all__ = [
+    # Reference names kept importable from here (the reference's tests use them).
+    "_GIN_MODEL_CHECKPOINTS_BASE_PATH",
+    "_HUGGINGFACE_CHECKPOINTS_BASE_PATH",
+    "_MODEL_NAME_TO_REMOTE_LOCATION",
+    "BaseCoreReadout",
+    "CoreReadout",
+    "ExampleCoreReadout",
+    "SingleSessionReadout",
+    "UnifiedCoreReadout",
+    "load_core_readout_from_remote",
+    "load_core_readout_model",
+]
 
 # Longest stimulus tried when probing how many frames a model cuts (a few seconds at typical frame rates).
 _MAX_PROBE_FRAMES = 1024
@@ -649,3 +661,14 @@ class CoreReadout(BaseCoreReadout):
         if "input_shape" not in self.data_info and core_stimulus_shape is not None:
             return tuple(core_stimulus_shape(time_steps, num_batches))
         return super().stimulus_shape(time_steps, num_batches)
+
+
+# Reference import paths: the loaders and the name table live in the model hub (openretina.hub), which imports
+# neither this module nor Lightning at import time, so there is no cycle.
+from openretina.hub.loading import (  # noqa: E402
+    _GIN_MODEL_CHECKPOINTS_BASE_PATH,
+    _HUGGINGFACE_CHECKPOINTS_BASE_PATH,
+    _MODEL_NAME_TO_REMOTE_LOCATION,
+    load_core_readout_from_remote,
+    load_core_readout_model,
+)
