@@ -21,6 +21,12 @@ class Command:
 
 
 COMMANDS: dict[str, Command] = {
+    "train": Command(
+        "openretina.cli.train:main", "Train a model from a Hydra config (default: synthetic_core_readout)."
+    ),
+    "eval": Command(
+        "openretina.cli.eval:main", "Evaluate a checkpoint: per-neuron table and summary (evaluation.model_path=...)."
+    ),
     "create-data": Command("openretina.cli.create_data:main", "Write a synthetic dataset in the HDF5 layout."),
     "demo": Command("openretina.cli.demo:main", "Run the main job on the embedded synthetic retina."),
     "models": Command(

@@ -1,1 +1,1 @@
-"""Evaluation metrics and oracles."""
+"""Evaluation: per-neuron metrics, noise ceilings, chunk-aligned predictions, the evaluation table and summary."""
