@@ -2,8 +2,8 @@
 
 1. generate a synthetic retina with known ground truth (stimuli, cells, noisy responses, repeated test trials);
 2. check the data against the truth (spike-triggered averages on the white-noise part, noise ceiling);
-3. build the multi-session dataloaders and train a core-readout model (Höfling et al. 2024 low-res
-   architecture) with Lightning;
+3. train a core-readout model (Höfling et al. 2024 low-res architecture) with the packaged
+   ``synthetic_core_readout`` config: the same code path as ``openretina train``;
 4. evaluate on the held-out test movie against the noise ceiling, and compare the model's linearised
    receptive fields with the true ones;
 5. write ``report.json``, ``report.md`` and a receptive-field figure to the output directory.
@@ -19,24 +19,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
+from omegaconf import DictConfig
 
-from openretina.data_io.synthetic import (
-    SyntheticRetinaConfig,
-    SyntheticRetinaDataset,
-    make_synthetic_retina,
-    rank_one_receptive_field,
-    spike_triggered_average,
-)
+from openretina.cli.hydra_app import CONFIG_DIR
+from openretina.data_io.synthetic import SyntheticRetinaDataset, rank_one_receptive_field, spike_triggered_average
 from openretina.data_io.synthetic.retina import TEST_NAME
 from openretina.eval.metrics import correlation_numpy
 from openretina.eval.predictions import evaluate_test_movie, predict_movie
 from openretina.insilico.receptive_fields import linearised_receptive_fields, spatial_profile_correlation
+from openretina.training.synthetic_data import synthetic_retina
+from openretina.training.train import fit_model
 
-CLIP_LENGTH = 150
-TRAIN_CHUNK_SIZE = 50
-BATCH_SIZE = 32
-NUM_VAL_CLIPS = 10
+CONFIG_NAME = "synthetic_core_readout"
 ORACLE_THRESHOLD = 0.5
 
 
@@ -57,96 +51,38 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     return parser.parse_args(list(argv))
 
 
-def _dataset_config(quick: bool) -> SyntheticRetinaConfig:
-    if quick:
-        return SyntheticRetinaConfig(num_natural_clips=12, num_white_noise_clips=4, cells_per_session=12)
-    return SyntheticRetinaConfig()
+def _lightning_duration(minutes: float) -> str:
+    """Lightning's ``DD:HH:MM:SS`` form of a duration."""
+    seconds = round(minutes * 60)
+    return f"{seconds // 86400:02d}:{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _model_config(dataset: SyntheticRetinaDataset, data_info: dict[str, Any]) -> dict[str, Any]:
-    """The Höfling et al. 2024 low-resolution core-readout architecture, as the reference's config sets it."""
-    config = dataset.config
-    return {
-        "in_shape": (config.num_channels, TRAIN_CHUNK_SIZE, config.height, config.width),
-        "hidden_channels": (16, 16),
-        "n_neurons_dict": data_info["n_neurons_dict"],
-        "core": {
-            "_target_": "openretina.modules.core.base_core.SimpleCoreWrapper",
-            "gamma_input": 0.0,
-            "gamma_hidden": 0.0,
-            "gamma_in_sparse": 0.0,
-            "gamma_temporal": 40.0,
-            "input_padding": 0,
-            "hidden_padding": [0, 2, 2],
-            "convolution_type": "custom_separable",
-            "temporal_kernel_sizes": [21, 11],
-            "spatial_kernel_sizes": [11, 5],
-            "cut_first_n_frames": 0,
-            "dropout_rate": 0.0,
-            "maxpool_every_n_layers": None,
-            "downsample_input_kernel_size": None,
-            "color_squashing_weights": None,
-        },
-        "readout": {
-            "_target_": "openretina.modules.readout.multi_readout.MultiGaussianMaskReadout",
-            "scale": True,
-            "bias": True,
-            "gaussian_mean_scale": 6.0,
-            "gaussian_var_scale": 4.0,
-            "positive": True,
-            "mask_l1_reg": 1.0,
-            "feature_weights_l1_reg": 1.0,
-            "readout_reg_avg": False,
-        },
-        "learning_rate": 0.01,
-        "data_info": data_info,
-    }
+def _overrides(args: argparse.Namespace) -> list[str]:
+    """Overrides of the packaged ``synthetic_core_readout`` config (the same run as ``openretina train``)."""
+    overrides = [
+        f"paths.output_dir={args.output_dir.resolve()}",
+        f"seed={args.seed}",
+        f"data_io.retina.seed={args.seed}",
+        f"trainer.max_epochs={2 if args.quick else args.max_epochs}",
+        f"+trainer.max_time={_lightning_duration(args.max_minutes)}",
+        "+trainer.enable_model_summary=false",
+        "+trainer.log_every_n_steps=1",
+    ]
+    if args.quick:
+        overrides += [
+            "data_io.retina.num_natural_clips=12",
+            "data_io.retina.num_white_noise_clips=4",
+            "data_io.retina.cells_per_session=12",
+            "dataloader.num_val_clips=2",
+        ]
+    return overrides
 
 
-def _train(dataset: SyntheticRetinaDataset, args: argparse.Namespace) -> tuple[Any, dict[str, Any]]:
-    import lightning
-    from lightning.pytorch.callbacks import EarlyStopping
-    from lightning.pytorch.loggers import CSVLogger
+def _config(args: argparse.Namespace) -> DictConfig:
+    from hydra import compose, initialize_config_dir
 
-    from openretina.data_io.base import compute_data_info
-    from openretina.data_io.base_dataloader import multiple_movies_dataloaders
-    from openretina.models.core_readout import UnifiedCoreReadout
-    from openretina.training import cycle_session_loaders
-    from openretina.training.callbacks import KeepBestWeights
-
-    dataloaders = multiple_movies_dataloaders(
-        dataset.responses,
-        dataset.movies,
-        train_chunk_size=TRAIN_CHUNK_SIZE,
-        batch_size=BATCH_SIZE,
-        seed=args.seed,
-        clip_length=CLIP_LENGTH,
-        num_val_clips=2 if args.quick else NUM_VAL_CLIPS,
-    )
-    loaders = cycle_session_loaders(dataloaders, seed=args.seed)
-    data_info = compute_data_info(dataset.responses, dataset.movies)
-    lightning.seed_everything(args.seed, workers=True, verbose=False)
-    model = UnifiedCoreReadout(**_model_config(dataset, data_info))
-    best = KeepBestWeights(monitor="val_correlation", mode="max")
-    trainer = lightning.Trainer(
-        max_epochs=2 if args.quick else args.max_epochs,
-        max_time={"minutes": args.max_minutes},
-        accelerator="cpu",
-        logger=CSVLogger(args.output_dir, name="logs"),
-        callbacks=[best, EarlyStopping(monitor="val_correlation", mode="max", patience=8)],
-        enable_checkpointing=False,
-        log_every_n_steps=1,
-        enable_model_summary=False,
-        deterministic=True,
-    )
-    trainer.fit(model, loaders.train, loaders.validation)
-    best.restore(model).eval()
-    training = {
-        "epochs": trainer.current_epoch,
-        "best_epoch": best.best_epoch,
-        "best_val_correlation": best.best_score,
-    }
-    return model, training
+    with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
+        return compose(config_name=CONFIG_NAME, overrides=_overrides(args))
 
 
 def _truth_checks(dataset: SyntheticRetinaDataset) -> dict[str, float]:
@@ -236,11 +172,12 @@ def _markdown(report: dict[str, Any]) -> str:
 def main(argv: Sequence[str] = ()) -> int:
     args = _parse_args(argv)
     args.output_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
     started = time.perf_counter()
 
     print("[1/4] generating the synthetic retina ...", flush=True)
-    dataset = make_synthetic_retina(_dataset_config(args.quick), seed=args.seed)
+    cfg = _config(args)
+    # The data_io config reads this same (cached) dataset, so training sees exactly these arrays.
+    dataset = synthetic_retina(cfg.data_io.retina)
     config = dataset.config
     dataset_summary = {
         "sessions": config.num_sessions,
@@ -256,8 +193,14 @@ def main(argv: Sequence[str] = ()) -> int:
     truth = _truth_checks(dataset)
     print(f"      spike-triggered average vs true RF (median correlation): {truth['sta_rf_correlation_median']:.3f}")
 
-    print("[3/4] training the core-readout model ...", flush=True)
-    model, training = _train(dataset, args)
+    print("[3/4] training the core-readout model (config synthetic_core_readout) ...", flush=True)
+    run = fit_model(cfg)
+    model = run.model.eval()
+    training = {
+        "epochs": int(run.model.current_epoch),
+        "best_val_evaluation_loss": run.metrics.get("best_val_evaluation_loss"),
+        "best_checkpoint": run.best_model_path,
+    }
 
     print("[4/4] evaluating on the held-out test movie ...", flush=True)
     metrics, model_rfs = _evaluate(model, dataset)

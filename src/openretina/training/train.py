@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,11 +16,11 @@ from omegaconf import DictConfig, OmegaConf
 from openretina.training.builders import build_callbacks, build_loggers, build_model
 from openretina.training.callbacks import EpochData, ShareCyclersAcrossRanks
 from openretina.training.checkpoints import load_model_checkpoint
-from openretina.training.data import load_data
+from openretina.training.data import TrainingData, load_data
 from openretina.training.evaluate import evaluate_split
 from openretina.training.loaders import EpochCycler
 
-__all__ = ["train_model"]
+__all__ = ["TrainingRun", "fit_model", "train_model"]
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,23 @@ def _scalar_metrics(metrics: dict[str, Any], prefix: str = "") -> dict[str, floa
     return {f"{prefix}{name}": float(value) for name, value in metrics.items() if torch.as_tensor(value).numel() == 1}
 
 
+@dataclass(frozen=True)
+class TrainingRun:
+    """Everything a finished run produced.
+
+    Attributes:
+        model: the model with the best checkpoint's weights (the last weights when nothing was checkpointed).
+        data: the containers and loaders it was trained on.
+        metrics: see :func:`train_model`.
+        best_model_path: the best checkpoint's path, or "" when none was written.
+    """
+
+    model: lightning.LightningModule
+    data: TrainingData
+    metrics: dict[str, float]
+    best_model_path: str
+
+
 def train_model(cfg: DictConfig) -> dict[str, float]:
     """Fit the model of ``cfg`` on its data, test the best checkpoint, evaluate every test stimulus.
 
@@ -60,6 +78,11 @@ def train_model(cfg: DictConfig) -> dict[str, float]:
     ``<paths.output_dir>/evaluation``. Returns the last logged scalars, ``best_<monitor>``, the test metrics
     (``test/<split>/<name>``) and each test split's ``<split>_corr_to_avg_mean``.
     """
+    return fit_model(cfg).metrics
+
+
+def fit_model(cfg: DictConfig) -> TrainingRun:
+    """:func:`train_model`, returning the trained model and its data along with the metrics."""
     if cfg.get("seed") is not None:
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("matmul_precision") is not None:
@@ -97,9 +120,8 @@ def train_model(cfg: DictConfig) -> dict[str, float]:
     results = trainer.test(model, dataloaders=list(splits.values()), verbose=False)
     for name, result in zip(splits, results, strict=True):
         metrics.update(_scalar_metrics(dict(result), prefix=f"test/{name}/"))
-    if not trainer.is_global_zero:  # the evaluation below is complete on every rank: write it once
-        return metrics
-    for name in data.loaders.test:
-        summary = evaluate_split(model, data, cfg, name, output_dir, model_path=best_path)
-        metrics[f"{name}_corr_to_avg_mean"] = summary.corr_to_avg_mean
-    return metrics
+    if trainer.is_global_zero:  # the evaluation below is complete on every rank: write it once
+        for name in data.loaders.test:
+            summary = evaluate_split(model, data, cfg, name, output_dir, model_path=best_path)
+            metrics[f"{name}_corr_to_avg_mean"] = summary.corr_to_avg_mean
+    return TrainingRun(model=model, data=data, metrics=metrics, best_model_path=best_path)
