@@ -14,12 +14,12 @@ import torch
 from openretina.data_io.synthetic import (
     SyntheticRetinaConfig,
     make_synthetic_retina,
-    oracle_correlation,
-    pearson_correlation,
     rank_one_receptive_field,
     spatial_power_spectrum,
     spike_triggered_average,
 )
+from openretina.eval.metrics import correlation_numpy
+from openretina.eval.oracles import oracle_correlation
 
 
 def spectral_exponent(movie: np.ndarray) -> float:
@@ -39,7 +39,7 @@ def sta_correlations(seed: int) -> tuple[np.ndarray, np.ndarray]:
         spike_triggered_average(data.movies["session_0"].train[:, noise], spikes, num_lags=8)
     )
     truth = data.ground_truth["session_0"].spatial_rfs
-    correlation = pearson_correlation(spatial.reshape(len(spatial), -1), truth.reshape(len(truth), -1))
+    correlation = correlation_numpy(spatial.reshape(len(spatial), -1), truth.reshape(len(truth), -1))
     return correlation, spikes.mean(axis=1) * config.frame_rate
 
 

@@ -16,8 +16,6 @@ from openretina.data_io.synthetic import (
     ln_model_prediction,
     make_cell_population,
     make_synthetic_retina,
-    oracle_correlation,
-    pearson_correlation,
     power_law_image,
     rank_one_receptive_field,
     spatial_power_spectrum,
@@ -26,6 +24,8 @@ from openretina.data_io.synthetic import (
 from openretina.data_io.synthetic.cells import difference_of_gaussians, mosaic_centres, temporal_filter
 from openretina.data_io.synthetic.stimuli import DISPLAY_CONTRAST, FULL_CONTRAST, white_noise_movie
 from openretina.errors import DataFormatError, DataShapeError, NonFiniteDataError
+from openretina.eval.metrics import correlation_numpy
+from openretina.eval.oracles import oracle_correlation
 
 # Acceptance thresholds (also quoted in docs/synthetic_retina.md).
 STA_MIN_CORRELATION = 0.9
@@ -152,7 +152,7 @@ def test_acceptance_sta_recovers_spatial_receptive_fields() -> None:
     spikes = data.responses["session_0"].train[:, noise]
     spatial, _ = rank_one_receptive_field(spike_triggered_average(stimulus, spikes, num_lags=8))
     truth = data.ground_truth["session_0"].spatial_rfs
-    correlation = pearson_correlation(spatial.reshape(len(spatial), -1), truth.reshape(len(truth), -1))
+    correlation = correlation_numpy(spatial.reshape(len(spatial), -1), truth.reshape(len(truth), -1))
     rate_hz = spikes.mean(axis=1) * config.frame_rate
     active = rate_hz >= STA_MIN_RATE_HZ
     assert active.mean() >= 0.8
@@ -196,7 +196,7 @@ def test_subunit_cells_are_poorly_fit_by_an_ln_model(dataset: SyntheticRetinaDat
     noise = white_noise_movie(20_000, 2, 18, 16, rng, amplitude=amplitude)
     spikes = truth.population.sample(truth.population.rates(noise), rng)
     prediction = ln_model_prediction(noise, spikes, movies.test_dict["test"], num_lags=12)
-    correlation = pearson_correlation(prediction, truth.test_rates["test"])
+    correlation = correlation_numpy(prediction, truth.test_rates["test"])
     per_type = {
         cell_type.name: correlation[truth.cell_type_ids == index].mean()
         for index, cell_type in enumerate(truth.population.cell_types)

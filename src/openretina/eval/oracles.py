@@ -7,7 +7,7 @@ import numpy as np
 from openretina.errors import DataShapeError
 from openretina.eval.metrics import correlation_numpy
 
-__all__ = ["global_mean_oracle", "oracle_corr_jackknife"]
+__all__ = ["global_mean_oracle", "oracle_corr_jackknife", "oracle_correlation"]
 
 
 def _cut(responses: np.ndarray, cut_first_n_frames: int | None) -> np.ndarray:
@@ -42,3 +42,10 @@ def global_mean_oracle(responses: np.ndarray, cut_first_n_frames: int | None = N
     data = _cut(responses, cut_first_n_frames).astype(np.float64)
     flat = data.reshape(-1, data.shape[2])
     return correlation_numpy(flat, flat.mean(axis=1, keepdims=True), axis=0)
+
+
+def oracle_correlation(trials: np.ndarray) -> np.ndarray:
+    """Jackknife oracle correlation ``(N,)`` of per-trial responses in the containers' layout ``(R, N, T)``."""
+    if trials.ndim != 3:
+        raise DataShapeError(f"trials must be (repeats, neurons, time), got shape {trials.shape}.")
+    return oracle_corr_jackknife(np.asarray(trials).transpose(2, 0, 1))[0]

@@ -4,8 +4,6 @@ noisy responses in the reference containers, and the analyses that check them (s
 
 from openretina.data_io.synthetic.analysis import (
     ln_model_prediction,
-    oracle_correlation,
-    pearson_correlation,
     rank_one_receptive_field,
     spike_triggered_average,
 )
@@ -36,8 +34,6 @@ __all__ = [
     "ln_model_prediction",
     "make_cell_population",
     "make_synthetic_retina",
-    "oracle_correlation",
-    "pearson_correlation",
     "power_law_image",
     "rank_one_receptive_field",
     "saccadic_scene_movie",

@@ -1,7 +1,7 @@
 """Classical analyses used to check the synthetic retina against its ground truth.
 
-Spike-triggered averages, rank-1 space-time receptive-field estimates, an STA-based linear-nonlinear (LN) model
-and the leave-one-out (jackknife) oracle correlation. Numpy only; layouts are stated per function.
+Spike-triggered averages, rank-1 space-time receptive-field estimates and an STA-based linear-nonlinear (LN)
+model; layouts are stated per function. Correlations and noise ceilings come from :mod:`openretina.eval`.
 """
 
 from __future__ import annotations
@@ -13,21 +13,9 @@ from openretina.errors import DataShapeError
 
 __all__ = [
     "ln_model_prediction",
-    "oracle_correlation",
-    "pearson_correlation",
     "rank_one_receptive_field",
     "spike_triggered_average",
 ]
-
-
-def pearson_correlation(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
-    """Pearson correlation along ``axis`` (NaN where either input is constant)."""
-    a_centred = a - a.mean(axis=axis, keepdims=True)
-    b_centred = b - b.mean(axis=axis, keepdims=True)
-    numerator = (a_centred * b_centred).sum(axis=axis)
-    denominator = np.sqrt((a_centred**2).sum(axis=axis) * (b_centred**2).sum(axis=axis))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return numerator / denominator
 
 
 def _check_movie_and_responses(stimulus: np.ndarray, responses: np.ndarray) -> None:
@@ -122,23 +110,3 @@ def ln_model_prediction(
         means = np.bincount(bins, weights=target, minlength=num_bins) / counts
         prediction[cell] = np.interp(generator_eval[cell], centres, means)
     return prediction
-
-
-def oracle_correlation(trials: np.ndarray) -> np.ndarray:
-    """Leave-one-out (jackknife) oracle correlation per neuron, an estimate of the noise ceiling.
-
-    Each trial is compared with the mean of the other ``R - 1`` trials; the correlation is computed over all
-    trials and frames at once (flattened ``(R·T)``), as in the reference evaluation. It underestimates the
-    correlation of a single trial with the true noise-free response.
-    Input: ``(R, N, T)`` (the canonical per-trial layout), ``R >= 2``. Output: ``(N,)``.
-    """
-    if trials.ndim != 3 or trials.shape[0] < 2:
-        raise DataShapeError(
-            f"trials must be (repeats, neurons, time) with at least 2 repeats, got shape {trials.shape}."
-        )
-    num_repeats = trials.shape[0]
-    data = trials.astype(np.float64)
-    leave_one_out = (data.sum(axis=0, keepdims=True) - data) / (num_repeats - 1)
-    flat = data.transpose(1, 0, 2).reshape(trials.shape[1], -1)
-    flat_oracle = leave_one_out.transpose(1, 0, 2).reshape(trials.shape[1], -1)
-    return pearson_correlation(flat, flat_oracle)
