@@ -24,8 +24,9 @@ from omegaconf import DictConfig
 from openretina.cli.hydra_app import CONFIG_DIR
 from openretina.data_io.synthetic import SyntheticRetinaDataset, rank_one_receptive_field, spike_triggered_average
 from openretina.data_io.synthetic.retina import TEST_NAME
+from openretina.eval.chunked import predict_chunks
+from openretina.eval.evaluation import neuron_metrics
 from openretina.eval.metrics import correlation_numpy
-from openretina.eval.predictions import evaluate_test_movie, predict_movie
 from openretina.insilico.receptive_fields import linearised_receptive_fields, spatial_profile_correlation
 from openretina.training.synthetic_data import synthetic_retina
 from openretina.training.train import fit_model
@@ -101,13 +102,16 @@ def _evaluate(model: Any, dataset: SyntheticRetinaDataset) -> tuple[dict[str, An
     per_cell: dict[str, list[np.ndarray]] = {"correlation": [], "oracle": [], "truth": [], "rf_correlation": []}
     model_rfs: dict[str, np.ndarray] = {}
     for session, truth in dataset.ground_truth.items():
-        scores = evaluate_test_movie(model, dataset.movies[session], dataset.responses[session], session)
-        per_cell["correlation"].append(scores.correlation)
-        per_cell["oracle"].append(scores.oracle)
+        movie = dataset.movies[session].test_dict[TEST_NAME]
+        responses = dataset.responses[session]
+        aligned = predict_chunks(model, movie, session, starts=[0], chunk_size=movie.shape[1])
+        trials = responses.test_by_trial_dict[TEST_NAME][..., aligned.frames].transpose(2, 0, 1)
+        scores = neuron_metrics(aligned.predictions, responses.test_dict[TEST_NAME][:, aligned.frames].T, trials)
+        per_cell["correlation"].append(scores["corr_to_average"])
+        per_cell["oracle"].append(scores["jackknife"])
         # The synthetic retina knows the noise-free response: the correlation a perfect model would approach 1.
-        prediction = predict_movie(model, dataset.movies[session].test_dict[TEST_NAME], session)
-        expected = truth.test_expected[TEST_NAME][:, scores.lag :]
-        per_cell["truth"].append(correlation_numpy(expected.T, prediction, axis=0))
+        expected = truth.test_expected[TEST_NAME][:, aligned.frames]
+        per_cell["truth"].append(correlation_numpy(expected.T, aligned.predictions, axis=0))
         model_rfs[session] = rank_one_receptive_field(linearised_receptive_fields(model, session))[0]
         per_cell["rf_correlation"].append(spatial_profile_correlation(model_rfs[session], truth.spatial_rfs))
     correlation, oracle, to_truth, rf_correlation = (np.concatenate(per_cell[key]) for key in per_cell)
