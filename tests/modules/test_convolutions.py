@@ -209,6 +209,7 @@ def test_backend_setting_validation_and_context_restore() -> None:
     with conv_backend("spatial_first"):
         assert get_conv_backend() == "spatial_first"
     assert get_conv_backend() == "auto"
+    set_conv_backend("dense")
 
 
 def test_forward_keeps_no_activations() -> None:

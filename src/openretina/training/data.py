@@ -43,7 +43,9 @@ def load_data(cfg: DictConfig) -> TrainingData:
     responses = call(cfg.data_io.responses)
     if cfg.get("check_stimuli_responses_match", False):
         for session, session_responses in responses.items():
-            session_responses.check_matching_stimulus(movies[session], session=session)
+            # Höfling-style loaders return one movie object shared by every session.
+            movie = movies if isinstance(movies, MoviesTrainTestSplit) else movies[session]
+            session_responses.check_matching_stimulus(movie, session=session)
     # A partial, called with the containers: passing them through `instantiate` would turn them into configs.
     make_dataloaders = instantiate(cfg.dataloader, _partial_=True)
     dataloaders = make_dataloaders(neuron_data_dictionary=responses, movies_dictionary=movies)

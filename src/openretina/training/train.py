@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -19,6 +20,7 @@ from openretina.training.checkpoints import load_model_checkpoint
 from openretina.training.data import TrainingData, load_data
 from openretina.training.evaluate import evaluate_split
 from openretina.training.loaders import EpochCycler
+from openretina.utils.download import CACHE_DIRECTORY_ENV
 
 __all__ = ["TrainingRun", "fit_model", "train_model"]
 
@@ -83,6 +85,8 @@ def train_model(cfg: DictConfig) -> dict[str, float]:
 
 def fit_model(cfg: DictConfig) -> TrainingRun:
     """:func:`train_model`, returning the trained model and its data along with the metrics."""
+    if cfg.get("paths", {}).get("cache_dir"):
+        os.environ[CACHE_DIRECTORY_ENV] = str(Path(cfg.paths.cache_dir).expanduser())
     if cfg.get("seed") is not None:
         lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
     if cfg.get("matmul_precision") is not None:

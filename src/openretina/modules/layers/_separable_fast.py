@@ -61,12 +61,17 @@ def _validated_backend(name: str) -> ConvBackend:
     return cast(ConvBackend, name)
 
 
-_backend: ConvBackend = _validated_backend(os.environ.get(BACKEND_ENV_VAR, "auto"))
+# "dense" by default, like cuDNN's benchmark mode being off: "auto" times every path for each new input shape
+# (batch size, clip length), which costs seconds per shape on a CPU and makes results depend on timing.
+# Opt in for long fixed-shape workloads (training, batched stimulus optimisation).
+DEFAULT_BACKEND: ConvBackend = "dense"
+_backend: ConvBackend = _validated_backend(os.environ.get(BACKEND_ENV_VAR, DEFAULT_BACKEND))
 
 
 def set_conv_backend(name: str) -> None:
-    """Choose how separable convolutions are computed from now on: "auto" (default), "dense",
-    "spatial_first" or "temporal_basis". All give the same outputs up to float rounding (~1e-6 relative)."""
+    """Choose how separable convolutions are computed from now on: "dense" (default, the reference's way),
+    "auto" (time every path once per input shape and keep the fastest), "spatial_first", "spatial_matrix" or
+    "temporal_basis". All give the same outputs up to float rounding (~1e-6 relative)."""
     global _backend
     _backend = _validated_backend(name)
 
