@@ -33,7 +33,7 @@ fix-formatting: venv
 	$(BIN)/ruff format .
 
 benchmark: venv
-	$(BIN)/python benchmarks/run_benchmarks.py
+	for script in benchmarks/*_benchmark.py; do $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache

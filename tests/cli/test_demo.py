@@ -6,6 +6,8 @@ import json
 import math
 from pathlib import Path
 
+import torch
+
 from openretina.cli.openretina_main import main
 
 
@@ -24,3 +26,11 @@ def test_quick_demo_writes_report_and_figure(tmp_path: Path) -> None:
     assert report["training"]["epochs"] == 2
     assert (tmp_path / "report.md").read_text().startswith("# openretina demo report")
     assert (tmp_path / "receptive_fields.png").stat().st_size > 1000
+
+    # The trained model is saved in the pickle-free format and reloads to the same predictions.
+    from openretina.hub import load_pretrained
+
+    model = load_pretrained(tmp_path / "model")
+    assert not list((tmp_path / "model").glob("*.ckpt"))
+    stimulus = torch.randn(model.stimulus_shape(time_steps=40, num_batches=2))
+    assert model(stimulus, data_key="session_0").shape == (2, 40 - model.number_of_cut_frames(), 12)

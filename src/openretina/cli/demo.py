@@ -6,7 +6,8 @@
    ``synthetic_core_readout`` config: the same code path as ``openretina train``;
 4. evaluate on the held-out test movie against the noise ceiling, and compare the model's linearised
    receptive fields with the true ones;
-5. write ``report.json``, ``report.md`` and a receptive-field figure to the output directory.
+5. write ``report.json``, ``report.md``, a receptive-field figure and the trained model (``model/``, reload it
+   with ``openretina.hub.load_pretrained``) to the output directory.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from openretina.data_io.synthetic.retina import TEST_NAME
 from openretina.eval.chunked import predict_chunks
 from openretina.eval.evaluation import neuron_metrics
 from openretina.eval.metrics import correlation_numpy
+from openretina.hub.pretrained import save_pretrained
 from openretina.insilico.receptive_fields import linearised_receptive_fields, spatial_profile_correlation
 from openretina.training.synthetic_data import synthetic_retina
 from openretina.training.train import fit_model
@@ -215,6 +217,15 @@ def main(argv: Sequence[str] = ()) -> int:
         "test": metrics,
         "runtime": {"seconds": round(time.perf_counter() - started, 1)},
     }
+    save_pretrained(
+        model,
+        args.output_dir / "model",
+        provenance={
+            "name": "synthetic_retina_core_readout",
+            "dataset": f"openretina synthetic retina (seed {args.seed}, {dataset_summary['cells']} cells)",
+            "metrics": {key: value for key, value in metrics.items() if isinstance(value, float)},
+        },
+    )
     (args.output_dir / "report.json").write_text(json.dumps(report, indent=2))
     (args.output_dir / "report.md").write_text(_markdown(report))
     _save_figure(dataset, model_rfs, args.output_dir / "receptive_fields.png")

@@ -259,7 +259,24 @@ _MODELS: tuple[PretrainedModel, ...] = (
     ),
 )
 
-_REGISTRY: dict[str, PretrainedModel] = {model.name: model for model in _MODELS}
+# Shipped inside the package: trained by `openretina demo` (seed 0) on the embedded synthetic retina, so examples
+# and tests have a real model with no network. Never registered under a published model's name.
+_BUNDLED: tuple[PretrainedModel, ...] = (
+    PretrainedModel(
+        name="synthetic_retina_core_readout",
+        package_path="data/pretrained/synthetic_retina_core_readout",
+        input_shape=(2, 18, 16),
+        frame_rate_hz=30.0,
+        species="synthetic",
+        dataset="openretina synthetic retina, seed 0 (2 sessions x 50 cells, 15,000 training frames)",
+        citation="openretina (this package); architecture of Höfling et al. (2024) low-res",
+        licence="MIT",
+        metrics={"test_correlation_mean": 0.9157, "correlation_to_noise_free_truth_mean": 0.946},
+        notes="Metrics as reported by `openretina demo` for this model (demo_output/report.json).",
+    ),
+)
+
+_REGISTRY: dict[str, PretrainedModel] = {model.name: model for model in (*_MODELS, *_BUNDLED)}
 REGISTRY: Mapping[str, PretrainedModel] = MappingProxyType(_REGISTRY)
 """Read-only view of all registered models (current and deprecated names), keyed by name."""
 
@@ -283,8 +300,11 @@ def get_pretrained_model(name: str) -> PretrainedModel | None:
 
 
 def model_name_to_remote_location() -> dict[str, str]:
-    """The reference's ``_MODEL_NAME_TO_REMOTE_LOCATION`` (current names -> URL), derived from the registry."""
-    return {m.name: m.location for m in list_pretrained_models()}
+    """The reference's ``_MODEL_NAME_TO_REMOTE_LOCATION`` (current published names -> URL), from the registry.
+
+    Models shipped inside the package (``package_path``) have no remote location and are left out.
+    """
+    return {m.name: m.location for m in list_pretrained_models() if m.hub_path is not None}
 
 
 @contextmanager
