@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from openretina.data_io.base import MoviesTrainTestSplit, error_context
+from openretina.data_io.base import MoviesTrainTestSplit
 from openretina.data_io.goldin_2022._layout import find_session_files
 from openretina.data_io.goldin_2022.constants import Specie
-from openretina.data_io.maheswaranathan_2023._session_file import open_session_file, read_movie, zscore_in_place
+from openretina.data_io.maheswaranathan_2023._session_file import load_session_movies
 
 
 def load_all_stimuli(
@@ -23,13 +23,4 @@ def load_all_stimuli(
     108))}``, float32, ``stim_id=stim_type``; with ``normalize_stimuli`` z-scored with the training images' mean
     and unbiased std (recorded in ``norm_mean``/``norm_std``).
     """
-    movies: dict[str, MoviesTrainTestSplit] = {}
-    for session, path in find_session_files(base_data_path, specie).items():
-        with error_context(f"session {session!r}"), open_session_file(path) as file:
-            train = read_movie(file, "train/stimulus")
-            test = read_movie(file, "test/stimulus")
-            mean, std = zscore_in_place(train, test) if normalize_stimuli else (None, None)
-            movies[session] = MoviesTrainTestSplit(
-                train=train, test=test, stim_id=stim_type, norm_mean=mean, norm_std=std
-            )
-    return movies
+    return load_session_movies(find_session_files(base_data_path, specie), stim_type, normalize_stimuli)

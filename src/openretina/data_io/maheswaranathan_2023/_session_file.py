@@ -16,6 +16,7 @@ import h5py
 import numpy as np
 
 from openretina.data_io._arrays import check_finite, iter_chunks
+from openretina.data_io.base import MoviesTrainTestSplit, error_context
 from openretina.errors import DataFileNotFoundError, DataFormatError, DataShapeError
 from openretina.utils.file_utils import get_local_file_path
 
@@ -103,6 +104,26 @@ def zscore_in_place(train: np.ndarray, test: np.ndarray) -> tuple[float, float]:
         movie -= np.float32(mean)
         movie /= np.float32(std)
     return mean, std
+
+
+def load_session_movies(
+    session_files: dict[str, Path], stim_id: str, normalize_stimuli: bool
+) -> dict[str, MoviesTrainTestSplit]:
+    """``/train/stimulus`` and ``/test/stimulus`` of each session file as movies ``(1, T, H, W)`` float32.
+
+    With ``normalize_stimuli`` both are z-scored in place with the training movie's mean and unbiased std
+    (recorded in ``norm_mean``/``norm_std``). Shared by the Maheswaranathan and Goldin loaders (same layout).
+    """
+    movies: dict[str, MoviesTrainTestSplit] = {}
+    for session, path in session_files.items():
+        with error_context(f"session {session!r}"), open_session_file(path) as file:
+            train = read_movie(file, "train/stimulus")
+            test = read_movie(file, "test/stimulus")
+            mean, std = zscore_in_place(train, test) if normalize_stimuli else (None, None)
+            movies[session] = MoviesTrainTestSplit(
+                train=train, test=test, stim_id=stim_id, norm_mean=mean, norm_std=std
+            )
+    return movies
 
 
 def read_per_cell_repeats(file: h5py.File, group_key: str) -> np.ndarray | None:
