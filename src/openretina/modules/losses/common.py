@@ -69,16 +69,25 @@ def reduce_loss(values: torch.Tensor, reduction: LossReduction, per_neuron: bool
     return values.mean() if reduction == "mean" else values.sum()
 
 
-def group_weights(group_assignment: torch.Tensor, group_counts: torch.Tensor, loss_name: str) -> torch.Tensor:
+def group_weights(
+    group_assignment: torch.Tensor, group_counts: torch.Tensor, loss_name: str, output: torch.Tensor
+) -> torch.Tensor:
     """Per-sample weights that balance cell-type groups: ``mean(group_counts) / group_counts[group - 1]``.
 
-    Input: group_assignment (batch,) 1-based group ids, group_counts (groups,). Output: (batch,).
+    Input: group_assignment (batch,) 1-based group ids, group_counts (groups,), the loss's ``output`` (batch, ...)
+    whose batch size, device and dtype the weights get. Output: (batch, 1, 1), ready to scale (batch, time, neurons).
     """
     assignment = torch.as_tensor(group_assignment).long().reshape(-1)
+    if assignment.numel() != output.shape[0]:
+        raise DataShapeError(
+            f"{loss_name}: group_assignment has {assignment.numel()} entries, expected one per batch sample "
+            f"({output.shape[0]})."
+        )
     counts = torch.as_tensor(group_counts, dtype=torch.float64).reshape(-1)
     if assignment.numel() and (assignment.min() < 1 or assignment.max() > counts.numel()):
         raise DataShapeError(
             f"{loss_name}: group_assignment must hold 1-based group ids in [1, {counts.numel()}] "
             f"(len(group_counts)), got values in [{int(assignment.min())}, {int(assignment.max())}]."
         )
-    return counts.mean() / counts[assignment - 1]
+    weights = counts.mean() / counts[assignment - 1]
+    return weights.to(output.device, output.dtype)[:, None, None]

@@ -118,13 +118,8 @@ class CelltypeCorrelationLoss3d(CorrelationLoss3d):
         self, output: torch.Tensor, target: torch.Tensor, group_assignment: torch.Tensor, group_counts: torch.Tensor
     ) -> torch.Tensor:
         """Weighted, reduced (negated) correlation."""
-        weights = group_weights(group_assignment, group_counts, type(self).__name__).to(output.device, output.dtype)
-        if weights.shape[0] != output.shape[0]:
-            raise DataShapeError(
-                f"{type(self).__name__}: group_assignment has {weights.shape[0]} entries, expected one per batch "
-                f"sample ({output.shape[0]})."
-            )
-        weighted = self.correlations(output, target) * weights[:, None, None]
+        weights = group_weights(group_assignment, group_counts, type(self).__name__, output)
+        weighted = self.correlations(output, target) * weights
         signed = -weighted if self.negate else weighted
         self._per_neuron_correlations = signed.detach().reshape(-1, signed.shape[-1]).mean(dim=0)
         return reduce_loss(signed, self.reduction, self.per_neuron)

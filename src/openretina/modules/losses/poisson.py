@@ -5,7 +5,6 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from openretina.errors import DataShapeError
 from openretina.modules.losses.common import align_target, group_weights, reduce_loss, resolve_reduction, to_loss_dtype
 
 __all__ = ["CelltypePoissonLoss3d", "L1PoissonLoss3d", "PoissonLoss3d", "StandardPoissonLoss3d"]
@@ -98,11 +97,6 @@ class CelltypePoissonLoss3d(PoissonLoss3d):
         self, output: torch.Tensor, target: torch.Tensor, group_assignment: torch.Tensor, group_counts: torch.Tensor
     ) -> torch.Tensor:
         """Weighted, reduced Poisson loss."""
-        weights = group_weights(group_assignment, group_counts, type(self).__name__).to(output.device, output.dtype)
-        if weights.shape[0] != output.shape[0]:
-            raise DataShapeError(
-                f"{type(self).__name__}: group_assignment has {weights.shape[0]} entries, expected one per batch "
-                f"sample ({output.shape[0]})."
-            )
-        weighted = self.elementwise(output, target) * weights[:, None, None]
+        weights = group_weights(group_assignment, group_counts, type(self).__name__, output)
+        weighted = self.elementwise(output, target) * weights
         return reduce_loss(weighted, self.reduction, self.per_neuron)
