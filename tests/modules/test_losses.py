@@ -92,6 +92,9 @@ def test_celltype_poisson_weights_samples_by_group(pair: tuple[np.ndarray, np.nd
     assert CelltypePoissonLoss3d()(_t(output), _t(target), assignment, counts).item() == pytest.approx(expected)
     with pytest.raises(DataShapeError, match="1-based"):
         CelltypePoissonLoss3d()(_t(output), _t(target), torch.tensor([0, 1, 1]), counts)
+    for loss in (CelltypePoissonLoss3d(), CelltypeCorrelationLoss3d()):
+        with pytest.raises(DataShapeError, match="one per batch sample"):
+            loss(_t(output), _t(target), torch.tensor([1, 2]), counts)
     standard = StandardPoissonLoss3d()(_t(output), _t(target), assignment, counts)
     assert standard.item() == pytest.approx(_numpy_poisson(output, target).sum())
 
