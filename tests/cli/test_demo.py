@@ -15,7 +15,8 @@ def test_quick_demo_writes_report_and_figure(tmp_path: Path) -> None:
     assert main(["demo", "--quick", "--output-dir", str(tmp_path)]) == 0
 
     report = json.loads((tmp_path / "report.json").read_text())
-    assert set(report) == {"dataset", "data_vs_truth", "training", "test", "runtime"}
+    assert set(report) == {"dataset", "data_vs_truth", "training", "test", "mei_vs_truth", "runtime"}
+    assert -1.0 <= report["mei_vs_truth"]["mei_rf_correlation_median"] <= 1.0
     assert report["dataset"]["sessions"] == 2
     assert report["dataset"]["cells"] == 24
     test = report["test"]

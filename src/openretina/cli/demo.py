@@ -4,8 +4,8 @@
 2. check the data against the truth (spike-triggered averages on the white-noise part, noise ceiling);
 3. train a core-readout model (Höfling et al. 2024 low-res architecture) with the packaged
    ``synthetic_core_readout`` config: the same code path as ``openretina train``;
-4. evaluate on the held-out test movie against the noise ceiling, and compare the model's linearised
-   receptive fields with the true ones;
+4. evaluate on the held-out test movie against the noise ceiling, compare the model's linearised
+   receptive fields with the true ones, and the most exciting inputs (MEIs) of one cell per type with them;
 5. write ``report.json``, ``report.md``, a receptive-field figure and the trained model (``model/``, reload it
    with ``openretina.hub.load_pretrained``) to the output directory.
 """
@@ -16,10 +16,12 @@ import argparse
 import json
 import time
 from collections.abc import Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import torch
 from omegaconf import DictConfig
 
 from openretina.cli.hydra_app import CONFIG_DIR
@@ -130,6 +132,32 @@ def _evaluate(model: Any, dataset: SyntheticRetinaDataset) -> tuple[dict[str, An
     return metrics, model_rfs
 
 
+def _mei_check(model: Any, dataset: SyntheticRetinaDataset) -> dict[str, Any]:
+    """MEIs of one cell per type (one batched optimisation), compared with the true receptive fields."""
+    from openretina.insilico import IncreaseObjective, OptimizationStopper, SliceMeanReducer, optimize_stimulus
+    from openretina.insilico.stimulus_optimization import ChangeNormJointlyClipRangeSeparately, random_stimulus
+
+    session = sorted(dataset.ground_truth)[0]
+    truth = dataset.ground_truth[session]
+    _, first_of_type = np.unique(truth.cell_type_ids, return_index=True)
+    cells = sorted(first_of_type.tolist())
+    channels = dataset.config.num_channels
+    start = random_stimulus(model.stimulus_shape(time_steps=40), seeds=list(range(len(cells))), std=0.1)
+    result = optimize_stimulus(
+        start.requires_grad_(True),
+        partial(torch.optim.SGD, lr=10.0),
+        IncreaseObjective(model, cells, session, SliceMeanReducer(0, -1, 1), one_neuron_per_stimulus=True),
+        OptimizationStopper(max_iterations=100),
+        stimulus_postprocessor=ChangeNormJointlyClipRangeSeparately([(-3.0, 3.0)] * channels, norm=10.0),
+    )
+    meis = result.best_stimulus.detach().numpy()
+    peak_frames = (meis**2).sum(axis=(1, 3, 4)).argmax(axis=1)
+    spatial = np.stack([mei[:, frame] for mei, frame in zip(meis, peak_frames)])
+    correlation = spatial_profile_correlation(spatial, truth.spatial_rfs[cells])
+    per_type = {truth.cell_type_names[c]: round(float(r), 3) for c, r in zip(cells, correlation)}
+    return {"mei_rf_correlation_median": float(np.median(correlation)), "per_type": str(per_type)}
+
+
 def _save_figure(dataset: SyntheticRetinaDataset, model_rfs: dict[str, np.ndarray], path: Path) -> None:
     import matplotlib
 
@@ -208,13 +236,15 @@ def main(argv: Sequence[str] = ()) -> int:
         "best_checkpoint": run.best_model_path,
     }
 
-    print("[4/4] evaluating on the held-out test movie ...", flush=True)
+    print("[4/4] evaluating on the held-out test movie, and MEIs of one cell per type ...", flush=True)
     metrics, model_rfs = _evaluate(model, dataset)
+    meis = _mei_check(model, dataset)
     report = {
         "dataset": dataset_summary,
         "data_vs_truth": truth,
         "training": training,
         "test": metrics,
+        "mei_vs_truth": meis,
         "runtime": {"seconds": round(time.perf_counter() - started, 1)},
     }
     save_pretrained(
