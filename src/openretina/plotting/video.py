@@ -131,11 +131,10 @@ def save_stimulus_to_mp4_video(
     Otherwise the movie's global min..max (or ``value_range``) is shown. Frames before ``start_at_frame`` are
     skipped. Returns the path written.
     """
-    if Path(filepath).suffix.lower() != ".mp4":
-        raise ValueError(f"save_stimulus_to_mp4_video writes mp4 files; {str(filepath)!r} does not end in '.mp4'.")
-    values = _undo_values(apply_undo_video_normalization, normalization_values)
-    frames = _stimulus_frames(stimulus, start_at_frame, value_range, values)
-    return write_frames(frames, filepath, _frame_rate(fps, model, 5.0))
+    return _save_stimulus(
+        "save_stimulus_to_mp4_video", ".mp4", stimulus, filepath, fps, start_at_frame,
+        apply_undo_video_normalization, model, value_range, normalization_values,
+    )  # fmt: skip
 
 
 def save_stimulus_to_gif(
@@ -150,8 +149,27 @@ def save_stimulus_to_gif(
     normalization_values: Mapping[str, float] | None = None,
 ) -> Path:
     """Like :func:`save_stimulus_to_mp4_video` but writes an animated GIF (needs no optional packages)."""
-    if Path(filepath).suffix.lower() != ".gif":
-        raise ValueError(f"save_stimulus_to_gif writes GIF files; {str(filepath)!r} does not end in '.gif'.")
+    return _save_stimulus(
+        "save_stimulus_to_gif", ".gif", stimulus, filepath, fps, start_at_frame,
+        apply_undo_video_normalization, model, value_range, normalization_values,
+    )  # fmt: skip
+
+
+def _save_stimulus(
+    caller: str,
+    suffix: str,
+    stimulus: torch.Tensor | np.ndarray,
+    filepath: str | PathLike[str],
+    fps: float | None,
+    start_at_frame: int,
+    apply_undo_video_normalization: bool,
+    model: nn.Module | None,
+    value_range: Sequence[float] | None,
+    normalization_values: Mapping[str, float] | None,
+) -> Path:
+    """The body shared by the mp4 and GIF writers: check the suffix, map values to colours, write the frames."""
+    if Path(filepath).suffix.lower() != suffix:
+        raise ValueError(f"{caller} writes {suffix} files; {str(filepath)!r} does not end in {suffix!r}.")
     values = _undo_values(apply_undo_video_normalization, normalization_values)
     frames = _stimulus_frames(stimulus, start_at_frame, value_range, values)
     return write_frames(frames, filepath, _frame_rate(fps, model, 5.0))
