@@ -13,6 +13,20 @@ from safetensors.torch import load_file
 
 FIXTURE_DIR = Path(__file__).resolve().parents[1] / "data" / "reference_fixture"
 
+# A two-layer core small enough for many quick tests (temporal kernels 5 and 3: consumes 6 frames).
+TINY_SIMPLE_CORE: dict[str, Any] = {
+    "_target_": "openretina.modules.core.base_core.SimpleCoreWrapper",
+    "temporal_kernel_sizes": [5, 3],
+    "spatial_kernel_sizes": [3, 3],
+    "gamma_input": 0.1,
+    "gamma_hidden": 0.1,
+    "gamma_in_sparse": 0.1,
+    "gamma_temporal": 1.0,
+    "input_padding": 0,
+    "hidden_padding": [0, 1, 1],
+    "cut_first_n_frames": 0,
+}
+
 
 @pytest.fixture(scope="session")
 def reference_hparams() -> Callable[[str], dict[str, Any]]:

@@ -14,20 +14,11 @@ import torch
 
 from openretina.models import UnifiedCoreReadout
 
+from .conftest import TINY_SIMPLE_CORE
+
 IN_SHAPE = (2, 12, 10, 8)  # channels, time, height, width
 N_NEURONS = {"session_x": 4, "session_y": 6}
-SIMPLE_CORE = {
-    "_target_": "openretina.modules.core.base_core.SimpleCoreWrapper",
-    "temporal_kernel_sizes": [5, 3],
-    "spatial_kernel_sizes": [3, 3],
-    "gamma_input": 0.1,
-    "gamma_hidden": 0.1,
-    "gamma_in_sparse": 0.1,
-    "gamma_temporal": 1.0,
-    "input_padding": 0,
-    "hidden_padding": [0, 1, 1],
-    "cut_first_n_frames": 0,
-}
+SIMPLE_CORE = TINY_SIMPLE_CORE
 GAMMAS = ("gamma_input", "gamma_hidden", "gamma_in_sparse", "gamma_temporal")
 # (core config, frames the core consumes)
 CORES: dict[str, tuple[dict[str, Any], int]] = {

@@ -19,22 +19,13 @@ from openretina.errors import DataShapeError, InsufficientFramesError
 from openretina.models import ExampleCoreReadout, UnifiedCoreReadout
 from openretina.models.core_readout import BaseCoreReadout
 
+from .conftest import TINY_SIMPLE_CORE
+
 N_NEURONS = {"session_b": 5, "session_a": 3}
 IN_SHAPE = (2, 20, 10, 8)
 CUT = 4 + 2  # temporal kernels 5 and 3
 
-CORE = {
-    "_target_": "openretina.modules.core.base_core.SimpleCoreWrapper",
-    "temporal_kernel_sizes": [5, 3],
-    "spatial_kernel_sizes": [3, 3],
-    "gamma_input": 0.1,
-    "gamma_hidden": 0.1,
-    "gamma_in_sparse": 0.1,
-    "gamma_temporal": 1.0,
-    "input_padding": 0,
-    "hidden_padding": [0, 1, 1],
-    "cut_first_n_frames": 0,
-}
+CORE = TINY_SIMPLE_CORE
 READOUT = {
     "_target_": "openretina.modules.readout.multi_readout.MultiGaussianMaskReadout",
     "scale": True,
