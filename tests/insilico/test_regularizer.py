@@ -76,19 +76,29 @@ def _dykstra_projection(x: np.ndarray, low: np.ndarray, high: np.ndarray, radius
     return y
 
 
-def test_norm_projection_is_the_exact_projection_onto_ball_and_box() -> None:
-    generator = torch.Generator().manual_seed(0)
-    x = torch.randn(3, 2, 2, 3, 2, generator=generator) * 3
-    x[2] *= 0.05  # already inside: must be returned unchanged
-    ranges = [(-1.0, 4.0), (-2.0, 1.5)]
-    projected = ChangeNormJointlyClipRangeSeparately(ranges, norm=3.0).process(x)
-    low = np.array([-1.0, -2.0]).reshape(2, 1, 1, 1)
-    high = np.array([4.0, 1.5]).reshape(2, 1, 1, 1)
-    for b in range(3):
-        expected = _dykstra_projection(x[b].double().numpy(), low, high, 3.0)
+@pytest.mark.parametrize(
+    ("seed", "ranges", "radius"),
+    [
+        (0, [(-1.0, 4.0), (-2.0, 1.5)], 3.0),
+        (1, [(-1.0, 4.0), (-2.0, 1.5)], 3.0),
+        (2, [(-0.3, 0.2), (0.0, 0.5)], 1.0),  # tight box: the clipped bounds alone exceed the radius at scale 1
+        (3, [(-5.0, 5.0), (-5.0, 5.0)], 2.0),  # loose box: the plain ball projection
+    ],
+)
+def test_norm_projection_is_the_exact_projection_onto_ball_and_box(
+    seed: int, ranges: list[tuple[float, float]], radius: float
+) -> None:
+    generator = torch.Generator().manual_seed(seed)
+    x = torch.randn(4, 2, 2, 3, 2, generator=generator) * 3
+    x[2] *= 0.02  # already inside: must be returned unchanged (after clipping)
+    projected = ChangeNormJointlyClipRangeSeparately(ranges, norm=radius).process(x)
+    low = np.array([r[0] for r in ranges]).reshape(2, 1, 1, 1)
+    high = np.array([r[1] for r in ranges]).reshape(2, 1, 1, 1)
+    for b in range(4):
+        expected = _dykstra_projection(x[b].double().numpy(), low, high, radius)
         np.testing.assert_allclose(projected[b].numpy(), expected, atol=1e-5)
-    assert torch.equal(projected[2], x[2])
-    assert (projected.flatten(1).norm(dim=1) <= 3.0 + 1e-5).all()
+    assert torch.equal(projected[2], torch.clamp(x[2], torch.tensor(low).float(), torch.tensor(high).float()))
+    assert (projected.flatten(1).norm(dim=1) <= radius * (1 + 1e-6)).all()
 
 
 def test_exact_norm_mode_rescales_then_clips_like_the_reference() -> None:
