@@ -24,6 +24,9 @@ Differences from the reference:
   that does not fit the response; a negative ``start`` counts from the end of the response.
 * An empty response (stimulus too short) raises :class:`~openretina.errors.InsufficientFramesError` instead of
   averaging to NaN.
+* The model runs only on the input frames that can reach the frames a windowed reducer reads
+  (:meth:`AbstractObjective.model_forward_for`, verified once per stimulus shape), so the reference MEI recipe,
+  which reads 10 of 20 output frames, skips a fifth of the input and half of the last layer's output.
 * Reducers and objectives are callable; :class:`InnerNeuronVisualizationObjective` hooks only the chosen layer and
   only for the duration of one forward pass, and the unit's position is selectable.
 """
@@ -37,6 +40,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from openretina.errors import DataShapeError, InsufficientFramesError
@@ -84,6 +88,10 @@ class ResponseReducer(ABC):
 
     def __call__(self, responses: torch.Tensor) -> torch.Tensor:
         return self.forward(responses)
+
+    def time_window(self, response_length: int) -> tuple[int, int] | None:
+        """``(start, stop)``: the only response frames the reduction reads, or None if it may read any frame."""
+        return None
 
     def _batch_axis(self, responses: torch.Tensor, axis: int, batched: bool) -> int:
         """Translate a per-stimulus ``axis`` into an axis of ``responses`` and check it exists."""
@@ -156,15 +164,27 @@ class SliceMeanReducer(ResponseReducer):
 
     def window(self, response_length: int) -> tuple[int, int]:
         """``(first index, number of frames)`` actually averaged for a response of ``response_length`` frames."""
+        start, length, action = self._fit(response_length)
+        if action is not None:
+            self._warn(response_length, action)
+        return start, length
+
+    def time_window(self, response_length: int) -> tuple[int, int] | None:
+        """The averaged frames as ``(start, stop)`` when this reducer averages over time (axis 0), else None."""
+        if self._axis != 0:
+            return None
+        start, length, _ = self._fit(response_length)
+        return start, start + length
+
+    def _fit(self, response_length: int) -> tuple[int, int, str | None]:
+        """The window fitted to the response, and what was changed to make it fit (None: nothing)."""
         start = self.start + response_length if self.start < 0 else self.start
         if 0 <= start < response_length:
             length = min(self.length, response_length - start)
-            if length < self.length:
-                self._warn(response_length, f"shortened to {length} frames [{start}, {start + length})")
-            return start, length
+            action = f"shortened to {length} frames [{start}, {start + length})" if length < self.length else None
+            return start, length, action
         fallback = min(self.length, response_length)
-        self._warn(response_length, f"falling back to the first {fallback} frames [0, {fallback})")
-        return 0, fallback
+        return 0, fallback, f"falling back to the first {fallback} frames [0, {fallback})"
 
     def _warn(self, response_length: int, action: str) -> None:
         warnings.warn(
@@ -213,6 +233,8 @@ class AbstractObjective(ABC):
     def __init__(self, model: nn.Module | None, data_key: str | None = None) -> None:
         self._model = model
         self._data_key = data_key
+        # Per (stimulus shape, window): whether running the model on the window's input frames only is exact.
+        self._window_is_exact: dict[tuple[object, ...], bool] = {}
 
     @property
     def model(self) -> nn.Module | None:
@@ -226,6 +248,40 @@ class AbstractObjective(ABC):
         if self._data_key is None:
             return self._model(stimulus)
         return self._model(stimulus, data_key=self._data_key)
+
+    def model_forward_for(self, stimulus: torch.Tensor, reducer: ResponseReducer) -> torch.Tensor:
+        """:meth:`model_forward`, computing only the response frames ``reducer`` reads; the others are zeros.
+
+        Output frame ``t`` of a model without recurrence or temporal padding depends on input frames
+        ``[t, t + cut]`` only (``cut = model.number_of_cut_frames()``). When the reducer reads a window of
+        frames, the model runs on the input frames that reach that window, so the unread frames cost nothing
+        (the reference MEI recipe reads 10 of 20 frames). Whether the model really is time-local is checked
+        once per stimulus shape by comparing with a full run; models that fail the check (recurrent cores,
+        temporal padding) and models in training mode always run in full.
+        Input: (batch, channels, time, height, width). Output: (batch, time_out, neurons).
+        """
+        model = self._model
+        cut_frames = getattr(model, "number_of_cut_frames", None)
+        if model is None or model.training or not callable(cut_frames):
+            return self.model_forward(stimulus)
+        cut = int(cut_frames())
+        response_length = stimulus.shape[2] - cut
+        window = reducer.time_window(response_length) if response_length > 0 else None
+        if window is None or window == (0, response_length):
+            return self.model_forward(stimulus)
+        start, stop = window
+        cropped = stimulus[:, :, start : stop + cut]
+        key = (tuple(stimulus.shape), start, stop)
+        if key not in self._window_is_exact:
+            with torch.no_grad():
+                full, part = self.model_forward(stimulus)[:, start:stop], self.model_forward(cropped)
+            scale = float(full.abs().max()) if full.numel() else 0.0
+            self._window_is_exact[key] = part.shape == full.shape and torch.allclose(
+                part, full, rtol=1e-4, atol=1e-5 * scale
+            )
+        if not self._window_is_exact[key]:
+            return self.model_forward(stimulus)
+        return F.pad(self.model_forward(cropped), (0, 0, start, response_length - stop))
 
     @abstractmethod
     def forward(self, stimulus: torch.Tensor) -> torch.Tensor:
@@ -301,7 +357,7 @@ class IncreaseObjective(PerStimulusObjective):
 
     def per_stimulus(self, stimulus: torch.Tensor) -> torch.Tensor:
         """Reduced group response per stimulus, ``(batch,)``."""
-        responses = self.model_forward(stimulus)
+        responses = self.model_forward_for(stimulus, self._response_reducer)
         if self._one_neuron_per_stimulus:
             responses = self._neuron_of_each_stimulus(responses)
         elif self._neuron_indices is not None:
@@ -366,7 +422,8 @@ class ContrastiveNeuronObjective(PerStimulusObjective):
 
     def per_stimulus(self, stimulus: torch.Tensor) -> torch.Tensor:
         """Contrastive score per stimulus, ``(batch,)``."""
-        per_neuron = self._response_reducer.forward_batch(self.model_forward(stimulus))  # (batch, neurons)
+        responses = self.model_forward_for(stimulus, self._response_reducer)
+        per_neuron = self._response_reducer.forward_batch(responses)  # (batch, neurons)
         if per_neuron.dim() != 2:
             raise DataShapeError(
                 f"ContrastiveNeuronObjective: the reducer must collapse time only, leaving (batch, neurons); got "
