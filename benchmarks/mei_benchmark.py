@@ -100,15 +100,15 @@ def ours(model: UnifiedCoreReadout, neurons: list[int], seed: int, iterations: i
     postprocessor = ChangeNormJointlyClipRangeSeparately(RANGES, norm=NORM)
     stimulus = postprocessor.process(stimulus).requires_grad_(True)
     objective = IncreaseObjective(model, neurons, SESSION, reducer(), one_neuron_per_stimulus=True)
-    with conv_backend(backend):
-        optimize_stimulus(
-            stimulus=stimulus,
-            optimizer_init_fn=partial(torch.optim.SGD, lr=100.0),
-            objective_object=objective,
-            optimization_stopper=OptimizationStopper(max_iterations=iterations),
-            stimulus_regularization_loss=RangeRegularizationLoss(RANGES, max_norm=NORM, factor=0.1),
-            stimulus_postprocessor=postprocessor,
-        )
+    optimize_stimulus(
+        stimulus=stimulus,
+        optimizer_init_fn=partial(torch.optim.SGD, lr=100.0),
+        objective_object=objective,
+        optimization_stopper=OptimizationStopper(max_iterations=iterations),
+        stimulus_regularization_loss=RangeRegularizationLoss(RANGES, max_norm=NORM, factor=0.1),
+        stimulus_postprocessor=postprocessor,
+        convolution_backend=backend,
+    )
     return stimulus.detach()
 
 

@@ -228,3 +228,32 @@ def test_a_joint_regulariser_is_counted_once_for_the_batch(tiny_model) -> None:
     # d(3 sum - sum)/dx = 2 everywhere: one step of lr 1 gives -2 (not -(2 * 3 - 1) from a broadcast penalty).
     torch.testing.assert_close(x.detach(), torch.full_like(x, -2.0))
     assert result.loss_history.shape == (1, 2)
+
+
+class _BackendRecorder(IncreaseObjective):
+    """An IncreaseObjective that records the convolution backend active during each evaluation."""
+
+    seen: list[str]
+
+    def per_stimulus(self, stimulus: torch.Tensor) -> torch.Tensor:
+        from openretina.modules.layers.convolutions import get_conv_backend
+
+        self.seen.append(get_conv_backend())
+        return super().per_stimulus(stimulus)
+
+
+@pytest.mark.parametrize(
+    ("requested", "expected"), [("auto", "auto"), ("spatial_first", "spatial_first"), (None, "dense")]
+)
+def test_convolution_backend_applies_during_the_call_and_is_restored(tiny_model, requested, expected) -> None:
+    from openretina.modules.layers.convolutions import conv_backend, get_conv_backend
+
+    objective = _BackendRecorder(tiny_model, [0])
+    objective.seen = []
+    stimulus = random_stimulus(tiny_model.stimulus_shape(6), [0]).requires_grad_(True)
+    with conv_backend("dense"):
+        optimize_stimulus(
+            stimulus, partial(torch.optim.SGD, lr=1.0), objective, OptimizationStopper(2), convolution_backend=requested
+        )
+        assert get_conv_backend() == "dense"
+    assert objective.seen and set(objective.seen) == {expected}

@@ -3,23 +3,24 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import os
 import socket
 import subprocess
 import sys
 import urllib.error
+import urllib.request
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 
 from openretina.errors import DataFileNotFoundError, DataFormatError
-from openretina.utils import download
+from openretina.utils import download, http_transfer
 from openretina.utils.download import (
     ChecksumMismatchError,
+    RemoteEntryNotFoundError,
     RemoteFileUnavailableError,
     RetryPolicy,
     get_cache_directory,
@@ -29,36 +30,16 @@ from openretina.utils.download import (
 
 NO_WAIT = RetryPolicy(attempts=3, initial_delay_s=0.0)
 HF_TREE = "https://huggingface.co/datasets/open-retina/open-retina/tree/main"
+GIN_RAW = "https://gin.g-node.org/eulerlab/rgc-natstim/raw/master"
 PAYLOAD = bytes(range(256)) * 40  # 10 KiB, every byte value
 
 
-def _load_static_server() -> Any:
-    path = Path(__file__).resolve().parents[1] / "hub" / "_static_server.py"
-    spec = importlib.util.spec_from_file_location("_static_server", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.StaticServer
-
-
-StaticServer = _load_static_server()
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Any]:
+def server(tmp_path: Path, serve: Callable[[Path], Any]) -> Any:
     root = tmp_path / "served"
     (root / "folder").mkdir(parents=True)
     (root / "folder" / "data.bin").write_bytes(PAYLOAD)
-    served = StaticServer(root)
-    try:
-        yield served
-    finally:
-        served.stop()
-
-
-@pytest.fixture
-def cache(tmp_path: Path) -> Path:
-    return tmp_path / "cache"
+    return serve(root)
 
 
 def _sha256(data: bytes) -> str:
@@ -99,6 +80,49 @@ def test_other_sources_get_their_own_cache_subtrees(monkeypatch: pytest.MonkeyPa
     assert plain.cache_path == PurePosixPath("url/127.0.0.1_8080/x/y.h5")
 
 
+def test_huggingface_query_strings_and_www_do_not_change_the_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(download.HUB_MIRROR_ENV, raising=False)
+    plain = resolve_remote_file(f"{HF_TREE}/euler_lab/x.zip")
+    for variant in (
+        "https://huggingface.co/datasets/open-retina/open-retina/resolve/main/euler_lab/x.zip?download=true",
+        "https://www.huggingface.co/datasets/open-retina/open-retina/blob/main/euler_lab/x.zip#L1",
+    ):
+        remote = resolve_remote_file(variant)
+        assert (remote.cache_path, remote.download_urls) == (plain.cache_path, plain.download_urls)
+
+
+def test_huggingface_paths_carry_their_folder_listing_location(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(download.HUB_MIRROR_ENV, raising=False)
+    folder = "gollisch_lab/sridhar_2025/marmoset/natural movie"
+    assert resolve_remote_file(f"{HF_TREE}/{folder}").listing_url == (
+        "https://huggingface.co/api/datasets/open-retina/open-retina/tree/main/"
+        "gollisch_lab/sridhar_2025/marmoset/natural%20movie?recursive=true"
+    )
+    other = resolve_remote_file("https://huggingface.co/datasets/someone/else/tree/v2/a/b")
+    assert other.listing_url == "https://huggingface.co/api/datasets/someone/else/tree/v2/a/b?recursive=true"
+    monkeypatch.setenv(download.HUB_MIRROR_ENV, "http://mirror.local/hub")
+    assert resolve_remote_file(f"{HF_TREE}/{folder}").listing_url == (
+        "http://mirror.local/hub/gollisch_lab/sridhar_2025/marmoset/natural%20movie.openretina-tree.json"
+    )
+    # the mirror stands in for the project repository only
+    assert resolve_remote_file("https://huggingface.co/datasets/someone/else/tree/v2/a/b") == other
+
+
+def test_gin_browsing_page_urls_fetch_the_raw_file(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(download.GIN_MIRROR_ENV, raising=False)
+    raw = resolve_remote_file(f"{GIN_RAW}/models/a b/config.yaml")
+    page = resolve_remote_file("https://gin.g-node.org/eulerlab/rgc-natstim/src/master/models/a%20b/config.yaml?x=1")
+    assert (
+        raw.download_urls
+        == page.download_urls
+        == ("https://gin.g-node.org/eulerlab/rgc-natstim/raw/master/models/a%20b/config.yaml",)
+    )
+    assert (
+        raw.cache_path == page.cache_path == PurePosixPath("gin/eulerlab/rgc-natstim/raw/master/models/a b/config.yaml")
+    )
+    assert raw.listing_url is None  # GIN URLs name files
+
+
 @pytest.mark.parametrize("bad", ["ftp://host/file", "https://host/", "https://host/a/../../etc/passwd"])
 def test_unusable_urls_are_rejected(bad: str) -> None:
     with pytest.raises(DataFormatError, match=r"URL|http"):
@@ -117,14 +141,17 @@ def test_cache_directory_follows_the_environment_and_import_does_not_set_it(monk
 
 
 # ----------------------------------------------------------------------------------------------------- downloads
-def test_download_then_cached_copy_needs_no_network(server: Any, cache: Path) -> None:
+def test_download_then_cached_copy_needs_no_network(
+    server: Any, cache: Path, forbid_network: Callable[[], list[str]]
+) -> None:
     url = f"{server.url}/folder/data.bin"
     local = get_local_file_path(url, cache, sha256=_sha256(PAYLOAD), retry=NO_WAIT, progress=False)
     assert local == cache / "url" / server.url.removeprefix("http://").replace(":", "_") / "folder" / "data.bin"
     assert local.read_bytes() == PAYLOAD
     server.stop()
+    attempts = forbid_network()
     assert get_local_file_path(url, cache, sha256=_sha256(PAYLOAD), progress=False) == local
-    assert len(server.requests) == 1
+    assert len(server.requests) == 1 and attempts == []
 
 
 def test_mirror_serves_hub_paths(server: Any, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -189,7 +216,7 @@ def test_unknown_host_fails_at_once(cache: Path, monkeypatch: pytest.MonkeyPatch
         calls.append(request.full_url)
         raise urllib.error.URLError(socket.gaierror(-2, "Name or service not known"))
 
-    monkeypatch.setattr(download.urllib.request, "urlopen", unresolvable)
+    monkeypatch.setattr(urllib.request, "urlopen", unresolvable)
     with pytest.raises(RemoteFileUnavailableError, match="cannot resolve the host name"):
         get_local_file_path("https://example.invalid/model.ckpt", cache, retry=NO_WAIT, progress=False)
     assert calls == ["https://example.invalid/model.ckpt"]
@@ -197,7 +224,7 @@ def test_unknown_host_fails_at_once(cache: Path, monkeypatch: pytest.MonkeyPatch
 
 def test_transient_errors_are_retried(server: Any, cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     sleeps: list[float] = []
-    monkeypatch.setattr(download.time, "sleep", sleeps.append)
+    monkeypatch.setattr(http_transfer.time, "sleep", sleeps.append)
     server.fail_with = [503, 502]
     policy = RetryPolicy(attempts=3, initial_delay_s=0.5, factor=4.0)
     local = get_local_file_path(f"{server.url}/folder/data.bin", cache, retry=policy, progress=False)
@@ -219,10 +246,60 @@ def test_offline_with_empty_cache_gives_one_actionable_error(server: Any, cache:
         get_local_file_path(url, cache, what="dataset 'demo'", retry=NO_WAIT, progress=False)
     message = str(raised.value)
     expected_location = cache / Path(*resolve_remote_file(url).cache_path.parts)
-    for part in ("dataset 'demo'", url, str(expected_location), download.HUB_MIRROR_ENV, "connection failed"):
+    for part in ("dataset 'demo'", url, str(expected_location), "connection failed", "curl", "3 attempts"):
         assert part in message
+    assert download.HUB_MIRROR_ENV not in message  # a plain URL has no mirror variable
     assert raised.value.__cause__ is None and raised.value.__suppress_context__
     assert isinstance(raised.value, FileNotFoundError)
+    assert not isinstance(raised.value, RemoteEntryNotFoundError)
+
+
+@pytest.mark.parametrize(
+    ("url", "variable"),
+    [(f"{HF_TREE}/folder/data.bin", download.HUB_MIRROR_ENV), (f"{GIN_RAW}/folder/data.bin", download.GIN_MIRROR_ENV)],
+)
+def test_offline_error_names_the_mirror_variable_of_the_source(
+    server: Any, cache: Path, monkeypatch: pytest.MonkeyPatch, url: str, variable: str
+) -> None:
+    monkeypatch.setenv(variable, server.url)
+    server.stop()
+    with pytest.raises(RemoteFileUnavailableError, match=variable):
+        get_local_file_path(url, cache, retry=NO_WAIT, progress=False)
+
+
+def test_interrupted_download_keeps_its_partial_file_and_resumes(
+    server: Any, cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C mid-download: the bytes received stay in ``.partial``; the next call asks only for the rest."""
+    url = f"{server.url}/folder/data.bin"
+    written: list[int] = []
+
+    class InterruptAfterFourChunks:
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            pass
+
+        def __enter__(self) -> InterruptAfterFourChunks:
+            return self
+
+        def __exit__(self, *args: Any) -> None:
+            pass
+
+        def update(self, n: int) -> None:
+            written.append(n)
+            if len(written) == 4:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(http_transfer, "_CHUNK_BYTES", 1000)
+    monkeypatch.setattr(http_transfer, "tqdm", InterruptAfterFourChunks)
+    with pytest.raises(KeyboardInterrupt):
+        get_local_file_path(url, cache, retry=NO_WAIT, progress=False)
+    destination = cache / Path(*resolve_remote_file(url).cache_path.parts)
+    assert destination.with_name("data.bin.partial").read_bytes() == PAYLOAD[:4000]
+    assert not destination.exists()
+    monkeypatch.undo()
+    local = get_local_file_path(url, cache, sha256=_sha256(PAYLOAD), retry=NO_WAIT, progress=False)
+    assert local.read_bytes() == PAYLOAD
+    assert server.requests == [("/folder/data.bin", None), ("/folder/data.bin", "bytes=4000-")]
 
 
 def test_damaged_cached_file_is_downloaded_again(server: Any, cache: Path) -> None:

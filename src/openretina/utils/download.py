@@ -1,9 +1,11 @@
-"""The one download function of openretina: remote file -> verified file in the local cache.
+"""The one download function of openretina: remote file or folder -> verified copy in the local cache.
 
 Models and datasets alike go through :func:`get_local_file_path`, which accepts
 
-* Hugging Face dataset-repository URLs (``.../datasets/<owner>/<repo>/{tree,blob,resolve}/<revision>/<path>``),
-* G-Node GIN URLs (``https://gin.g-node.org/<owner>/<repo>/raw/<branch>/<path>``),
+* Hugging Face dataset-repository URLs (``.../datasets/<owner>/<repo>/{tree,blob,resolve}/<revision>/<path>``,
+  query strings such as ``?download=true`` ignored) naming a file *or a folder*,
+* G-Node GIN URLs (``https://gin.g-node.org/<owner>/<repo>/{raw,src,media}/<branch>/<path>``; the ``src``
+  browsing page is fetched through its ``raw`` twin, since the page itself is HTML),
 * any other ``http(s)://`` URL,
 * local paths (``~`` is expanded; the file or folder must exist).
 
@@ -13,43 +15,55 @@ uses, so an existing reference cache is reused. Other repositories, GIN and plai
 sub-trees (``huggingface/<owner>/<repo>/<revision>/P``, ``gin/<owner>/<repo>/...``, ``url/<host>/<path>``),
 so two sources can never collide.
 
+Folders (Hugging Face only): a path that is not a file is listed with the Hub's tree API and every file below
+it is fetched like a single file (cache, checksum from the listing, resume, retries). Once all are verified,
+the listing is stored next to the folder as ``<folder>.openretina-tree.json`` (see
+:mod:`openretina.utils.hf_folders`); a folder with a complete record is then used without any network access.
+
 Mirrors: with ``OPENRETINA_HUB_URL`` set, ``P`` of the project repository is fetched from
-``{OPENRETINA_HUB_URL}/P`` by a plain HTTP GET; ``OPENRETINA_GIN_URL`` does the same for GIN
+``{OPENRETINA_HUB_URL}/P`` by a plain HTTP GET, and the listing of a folder ``P`` from
+``{OPENRETINA_HUB_URL}/P.openretina-tree.json``; ``OPENRETINA_GIN_URL`` does the same for GIN files
 (``{OPENRETINA_GIN_URL}/<owner>/<repo>/raw/<branch>/<path>``). Any static file server holding a copy of the
-tree is a mirror, which is what air-gapped clusters need.
+tree is a mirror, which is what air-gapped clusters need; a populated cache is one.
 
 Downloads go to ``<file>.partial`` with a progress bar, are retried with exponential backoff (resuming with an
 HTTP Range request where the server supports it), are checked against the expected byte count and, when
-given, the expected sha256, and only then renamed atomically into place. A file found in the cache is returned
-without any network access. Zip archives are extracted next to the archive, which is kept together with an
-``.extracted`` marker, so their integrity can be re-checked later.
+known, the expected digest, and only then renamed atomically into place. Zip archives are extracted next to
+the archive, which is kept together with an ``.extracted`` marker, so their integrity can be re-checked later.
 
 Differences from the reference (its weak points): no repository listing before a cache lookup (offline use
-works), no stem-based cache matching (the wrong file can no longer be returned), no truncation of GIN paths to
-their last two components (no collisions), zips are kept, any HTTPS host works, and importing this module does
-not modify ``os.environ``. Only the standard library is used for HTTP.
+works), no stem-based cache matching (the wrong file can no longer be returned), folder prefixes end at a
+``/`` (``a/b`` does not pull in ``a/bc``), one listing of the folder instead of the whole repository, no
+truncation of GIN paths to their last two components (no collisions), zips are kept, any HTTPS host works,
+and importing this module does not modify ``os.environ``. Only the standard library is used for HTTP.
 """
 
 from __future__ import annotations
 
-import hashlib
-import http.client
-import json
 import os
 import re
-import shutil
-import socket
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import zipfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from tqdm.auto import tqdm
 
 from openretina.errors import DataFileNotFoundError, DataFormatError
+from openretina.utils.checksums import ExpectedContent, sha256_of_file
+from openretina.utils.hf_folders import (
+    FOLDER_INDEX_SUFFIX,
+    FolderEntry,
+    files_under,
+    folder_index_path,
+    missing_files,
+    next_page_url,
+    parse_listing,
+    read_folder_index,
+    write_folder_index,
+)
+from openretina.utils.http_transfer import RetryPolicy, TransferError, fetch_page, fetch_to_file
+from openretina.utils.zip_extraction import extract_zip
 
 __all__ = [
     "CACHE_DIRECTORY_ENV",
@@ -61,6 +75,8 @@ __all__ = [
     "HUGGINGFACE_BASE_URL",
     "HUGGINGFACE_REPO_ID",
     "ChecksumMismatchError",
+    "HubLocation",
+    "RemoteEntryNotFoundError",
     "RemoteFile",
     "RemoteFileUnavailableError",
     "RetryPolicy",
@@ -68,6 +84,7 @@ __all__ = [
     "ensure_local_file",
     "get_cache_directory",
     "get_local_file_path",
+    "huggingface_download",
     "resolve_remote_file",
     "sha256_of_file",
 ]
@@ -82,54 +99,73 @@ HUB_MIRROR_ENV = "OPENRETINA_HUB_URL"
 GIN_MIRROR_ENV = "OPENRETINA_GIN_URL"
 DEFAULT_CACHE_DIRECTORY = "~/openretina_cache"
 
-_CHUNK_BYTES = 1 << 20
 _PARTIAL_SUFFIX = ".partial"
-_EXTRACTED_SUFFIX = ".extracted"
+_URL_SCHEME = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _HF_URL = re.compile(
-    r"^https?://huggingface\.co/datasets/(?P<repo>[^/]+/[^/]+)/(?:tree|blob|resolve)/(?P<rev>[^/]+)/(?P<path>.+)$"
+    r"^https?://(?:www\.)?huggingface\.co/datasets/(?P<repo>[^/]+/[^/]+)/(?:tree|blob|resolve)/(?P<rev>[^/]+)/"
+    r"(?P<path>[^?#]+)"
 )
-# HTTP statuses worth retrying: the server may recover (rate limits, restarts, gateways).
-_TRANSIENT_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+# GIN's browsing page of a file (``src``) is HTML; the file itself is served under ``raw``.
+_GIN_BROWSING_VIEW = re.compile(r"^(?P<repo>[^/]+/[^/]+)/src/(?P<rest>.+)$")
 
 
 class RemoteFileUnavailableError(DataFileNotFoundError):
     """A file is neither in the cache nor downloadable (offline, unreachable server, missing file, truncated)."""
 
 
+class RemoteEntryNotFoundError(RemoteFileUnavailableError):
+    """The server answered that nothing is at the URL (HTTP 404/410), or the URL names a folder, not a file."""
+
+
+class _ListingNotFoundError(RemoteEntryNotFoundError):
+    """The folder listing of a path does not exist: together with a missing file, the path does not exist."""
+
+
 class ChecksumMismatchError(DataFormatError):
-    """A downloaded or cached file does not have the expected sha256; the file was removed."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How often and how patiently transient download failures are retried (delays grow geometrically)."""
-
-    attempts: int = 3
-    initial_delay_s: float = 2.0
-    factor: float = 3.0
-
-    def delay_before(self, attempt: int) -> float:
-        """Seconds to wait before attempt number ``attempt`` (0-based; no wait before the first)."""
-        return 0.0 if attempt == 0 else self.initial_delay_s * self.factor ** (attempt - 1)
+    """A downloaded or cached file does not have the expected size or digest; the file was removed."""
 
 
 DEFAULT_RETRY_POLICY = RetryPolicy()
 
 
 @dataclass(frozen=True)
+class HubLocation:
+    """A path in a Hugging Face dataset repository.
+
+    Attributes:
+        repo: ``"<owner>/<name>"``.
+        revision: branch, tag or commit.
+        path: repository-relative path of the file or folder.
+        cache_root: where the repository's tree starts, relative to the cache directory (``.`` for the
+            project repository at ``main``).
+    """
+
+    repo: str
+    revision: str
+    path: PurePosixPath
+    cache_root: PurePosixPath
+
+
+@dataclass(frozen=True)
 class RemoteFile:
-    """Where a remote file comes from and where it lives in the cache.
+    """Where a remote file (or Hugging Face folder) comes from and where it lives in the cache.
 
     Attributes:
         url: the canonical URL (as a user would write it).
         download_urls: URLs tried in order (a mirror, when configured, replaces the origin: no silent
             fallback to the internet on an air-gapped machine).
         cache_path: path relative to the cache directory (POSIX form).
+        mirror_env: the environment variable that would point at a mirror of this source, if any.
+        hub: the repository location for Hugging Face URLs (which may name folders), else None.
+        listing_url: where the folder listing is fetched if a Hugging Face path turns out to be a folder.
     """
 
     url: str
     download_urls: tuple[str, ...]
     cache_path: PurePosixPath
+    mirror_env: str | None = None
+    hub: HubLocation | None = None
+    listing_url: str | None = None
 
 
 def get_cache_directory() -> Path:
@@ -151,6 +187,21 @@ def _safe_relative_path(path: str, url: str) -> PurePosixPath:
     return relative
 
 
+def _huggingface_remote(url: str, repo: str, revision: str, path: PurePosixPath) -> RemoteFile:
+    """The file or folder ``path`` of dataset repository ``repo`` at ``revision`` (mirrored for the project's)."""
+    quoted = urllib.parse.quote(str(path))
+    download = f"{HUGGINGFACE_BASE_URL}datasets/{repo}/resolve/{revision}/{quoted}"
+    listing = f"{HUGGINGFACE_BASE_URL}api/datasets/{repo}/tree/{revision}/{quoted}?recursive=true"
+    if repo == HUGGINGFACE_REPO_ID and revision == "main":
+        cache_root, mirror_env = PurePosixPath(), HUB_MIRROR_ENV
+        download = _mirror_url(HUB_MIRROR_ENV, str(path)) or download
+        listing = _mirror_url(HUB_MIRROR_ENV, f"{path}{FOLDER_INDEX_SUFFIX}") or listing
+    else:
+        cache_root, mirror_env = PurePosixPath("huggingface", repo, revision), None
+    hub = HubLocation(repo, revision, path, cache_root)
+    return RemoteFile(url, (download,), cache_root / path, mirror_env, hub, listing)
+
+
 def resolve_remote_file(url: str) -> RemoteFile:
     """Map a Hugging Face, GIN or other HTTP(S) URL to its download URLs and cache path.
 
@@ -159,17 +210,15 @@ def resolve_remote_file(url: str) -> RemoteFile:
     """
     hf_match = _HF_URL.match(url)
     if hf_match:
-        repo, revision = hf_match["repo"], hf_match["rev"]
-        path = _safe_relative_path(hf_match["path"], url)
-        origin = f"{HUGGINGFACE_BASE_URL}datasets/{repo}/resolve/{revision}/{urllib.parse.quote(str(path))}"
-        if repo == HUGGINGFACE_REPO_ID and revision == "main":
-            mirror = _mirror_url(HUB_MIRROR_ENV, str(path))
-            return RemoteFile(url, (mirror or origin,), path)
-        return RemoteFile(url, (origin,), PurePosixPath("huggingface", repo, revision) / path)
+        return _huggingface_remote(url, hf_match["repo"], hf_match["rev"], _safe_relative_path(hf_match["path"], url))
     if url.startswith(GIN_BASE_URL):
-        path = _safe_relative_path(url[len(GIN_BASE_URL) :], url)
+        relative = re.split(r"[?#]", url[len(GIN_BASE_URL) :])[0]
+        if view := _GIN_BROWSING_VIEW.match(relative):
+            relative = f"{view['repo']}/raw/{view['rest']}"
+        path = _safe_relative_path(relative, url)
+        origin = GIN_BASE_URL + urllib.parse.quote(str(path))
         mirror = _mirror_url(GIN_MIRROR_ENV, str(path))
-        return RemoteFile(url, (mirror or url,), PurePosixPath("gin") / path)
+        return RemoteFile(url, (mirror or origin,), PurePosixPath("gin") / path, GIN_MIRROR_ENV)
     parsed = urllib.parse.urlparse(url)
     if parsed.scheme in {"http", "https"} and parsed.netloc:
         path = _safe_relative_path(parsed.path, url)
@@ -177,103 +226,21 @@ def resolve_remote_file(url: str) -> RemoteFile:
     raise DataFormatError(f"{url!r} is not an http(s) URL; give a Hugging Face or GIN URL, any https URL or a path.")
 
 
-def sha256_of_file(path: Path) -> str:
-    """Hex sha256 digest of the file at ``path`` (read in 1 MiB chunks)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        for chunk in iter(lambda: stream.read(_CHUNK_BYTES), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _offline_advice(mirror_env: str | None) -> str:
+    if mirror_env is None:
+        return "or give the URL of a reachable copy."
+    return f"or set {mirror_env} to a mirror of the repository (see docs/datasets.md, 'Downloads and mirrors')."
 
 
-class _TransientDownloadError(Exception):
-    """A failure that another attempt may fix; ``reason`` is shown to the user if all attempts fail."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _RangeNotSatisfiableError(Exception):
-    """The server refused to resume (HTTP 416): the partial file does not fit the remote file."""
-
-
-class _PermanentDownloadError(Exception):
-    """A failure that retrying cannot fix (e.g. HTTP 404)."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-def _open(url: str, offset: int, timeout_s: float) -> urllib.response.addinfourl:
-    from openretina import __version__
-
-    headers = {"User-Agent": f"openretina/{__version__}"}
-    if offset:
-        headers["Range"] = f"bytes={offset}-"
-    try:
-        return urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=timeout_s)
-    except urllib.error.HTTPError as error:
-        if error.code == 416 and offset:
-            raise _RangeNotSatisfiableError() from None
-        reason = f"HTTP {error.code} {error.reason}"
-        if error.code in _TRANSIENT_HTTP_STATUS:
-            raise _TransientDownloadError(reason) from None
-        raise _PermanentDownloadError(reason) from None
-    except (urllib.error.URLError, OSError) as error:
-        cause = error.reason if isinstance(error, urllib.error.URLError) else error
-        if isinstance(cause, socket.gaierror):  # host name unknown: offline or a typo, waiting will not help
-            raise _PermanentDownloadError(f"cannot resolve the host name ({cause})") from None
-        raise _TransientDownloadError(f"connection failed ({cause})") from None
-
-
-def _fetch_once(url: str, partial: Path, timeout_s: float, progress: bool, label: str) -> None:
-    """One attempt: continue ``partial`` (Range request) or restart it; raise if the body is incomplete."""
-    offset = partial.stat().st_size if partial.exists() else 0
-    try:
-        response = _open(url, offset, timeout_s)
-    except _RangeNotSatisfiableError:  # stale partial file (e.g. the remote file changed): start over
-        partial.unlink()
-        offset = 0
-        response = _open(url, offset, timeout_s)
-    with response:
-        resumed = offset > 0 and response.status == 206
-        if not resumed:
-            offset = 0
-        length_header = response.headers.get("Content-Length")
-        expected_total = offset + int(length_header) if length_header is not None else None
-        received = offset
-        with (
-            partial.open("ab" if resumed else "wb") as sink,
-            tqdm(
-                total=expected_total,
-                initial=offset,
-                unit="B",
-                unit_scale=True,
-                unit_divisor=1024,
-                desc=label,
-                disable=not progress,
-                leave=False,
-            ) as bar,
-        ):
-            try:
-                for chunk in iter(lambda: response.read(_CHUNK_BYTES), b""):
-                    sink.write(chunk)
-                    received += len(chunk)
-                    bar.update(len(chunk))
-            except (OSError, http.client.HTTPException) as error:
-                raise _TransientDownloadError(f"connection lost after {received} bytes ({error})") from None
-    if expected_total is not None and received != expected_total:
-        raise _TransientDownloadError(f"the server sent {received} of {expected_total} bytes")
-
-
-def _unavailable_message(what: str, url: str, destination: Path, reason: str) -> str:
-    return (
-        f"{what}: could not download {url} ({reason}). The file is not in the cache either: expected at "
+def _unavailable(
+    what: str, url: str, destination: Path, error: TransferError, mirror_env: str | None
+) -> RemoteFileUnavailableError:
+    error_class = RemoteEntryNotFoundError if error.not_found else RemoteFileUnavailableError
+    return error_class(
+        f"{what}: could not download {url} ({error.reason}). The file is not in the cache either: expected at "
         f"{destination}. If this machine is offline, copy the file there from a machine with access "
         f"(for example `curl -L -o '{destination}' '{url}'`), point {CACHE_DIRECTORY_ENV} at a cache that "
-        f"holds it, or set {HUB_MIRROR_ENV} / {GIN_MIRROR_ENV} to a mirror of the repository."
+        f"holds it, {_offline_advice(mirror_env)}"
     )
 
 
@@ -281,11 +248,12 @@ def download_file(
     url: str,
     destination: Path,
     *,
-    sha256: str | None = None,
+    expected: ExpectedContent | None = None,
     what: str | None = None,
     retry: RetryPolicy | None = None,
     timeout_s: float = 60.0,
     progress: bool = True,
+    mirror_env: str | None = None,
 ) -> Path:
     """Download ``url`` to ``destination`` via ``<destination>.partial``, verify it, then rename atomically.
 
@@ -296,122 +264,191 @@ def download_file(
     Args:
         url: what to fetch.
         destination: final path; parent folders are created.
-        sha256: expected hex digest, or None to skip the check.
+        expected: size and digests the file must have; None checks only the announced length.
         what: how to name the file in error messages, e.g. ``"pretrained model 'hoefling_2024_low_res'"``.
         retry: retry policy for transient failures; default :data:`DEFAULT_RETRY_POLICY`.
         timeout_s: socket timeout per request.
         progress: show a tqdm progress bar.
+        mirror_env: the mirror variable to suggest if the download fails.
 
     Raises:
-        RemoteFileUnavailableError: unreachable, HTTP error or incomplete after all attempts.
-        ChecksumMismatchError: the complete download has another sha256 than expected.
+        RemoteEntryNotFoundError: the server has nothing at ``url`` (HTTP 404/410) or it names a folder.
+        RemoteFileUnavailableError: unreachable, other HTTP error or incomplete after all attempts.
+        ChecksumMismatchError: the complete download differs from ``expected``.
     """
-    policy = retry or DEFAULT_RETRY_POLICY
     what = what or f"file {destination.name!r}"
     destination.parent.mkdir(parents=True, exist_ok=True)
     partial = destination.with_name(destination.name + _PARTIAL_SUFFIX)
-    reason = "no attempt made"
-    for attempt in range(max(1, policy.attempts)):
-        time.sleep(policy.delay_before(attempt))
-        try:
-            _fetch_once(url, partial, timeout_s, progress, destination.name)
-            break
-        except _TransientDownloadError as error:
-            reason = error.reason
-        except _PermanentDownloadError as error:
-            partial.unlink(missing_ok=True)
-            raise RemoteFileUnavailableError(_unavailable_message(what, url, destination, error.reason)) from None
-    else:
+    try:
+        fetch_to_file(
+            url,
+            partial,
+            retry=retry or DEFAULT_RETRY_POLICY,
+            timeout_s=timeout_s,
+            progress=progress,
+            label=destination.name,
+        )
+    except TransferError as error:
         partial.unlink(missing_ok=True)  # an interrupted process keeps its partial file; a failed call does not
-        raise RemoteFileUnavailableError(
-            _unavailable_message(what, url, destination, f"{reason}; gave up after {policy.attempts} attempts")
-        ) from None
-    if sha256 is not None:
-        actual = sha256_of_file(partial)
-        if actual != sha256.lower():
-            partial.unlink()
-            raise ChecksumMismatchError(
-                f"{what}: the file downloaded from {url} has sha256 {actual}, expected {sha256}; it was deleted. "
-                "The server or mirror holds a different or damaged file: check the mirror's copy, or update the "
-                "expected checksum if the file was republished on purpose."
-            )
+        raise _unavailable(what, url, destination, error, mirror_env) from None
+    if expected is not None and (problem := expected.mismatch(partial)) is not None:
+        partial.unlink()
+        raise ChecksumMismatchError(
+            f"{what}: the file downloaded from {url} {problem}; it was deleted. The server or mirror holds a "
+            "different or damaged file: check the mirror's copy, or update the expected checksum if the file was "
+            "republished on purpose."
+        )
     os.replace(partial, destination)
     return destination
 
 
-def _extraction_marker(archive: Path) -> Path:
-    return archive.with_name(archive.name + _EXTRACTED_SUFFIX)
+def _folder_unavailable(what: str, remote: RemoteFile, folder: Path, url: str, reason: str) -> str:
+    return (
+        f"{what}: could not list the folder {remote.url} at {url} ({reason}). The folder is not complete in the "
+        f"cache either: expected at {folder}, with the record {folder_index_path(folder).name} next to it. If this "
+        f"machine is offline, copy the folder and its record there from a machine that downloaded it, point "
+        f"{CACHE_DIRECTORY_ENV} at a cache that holds them, {_offline_advice(remote.mirror_env)}"
+    )
 
 
-def _extract_zip(archive: Path) -> Path:
-    """Extract ``archive`` next to itself (keeping it) and return what it holds, as the reference laid it out.
-
-    One file -> that file next to the archive; a single top-level folder named like the archive -> that folder
-    next to the archive; anything else -> a folder named like the archive (without ``.zip``).
-    """
-    marker = _extraction_marker(archive)
-    if marker.exists():
-        result = archive.parent / json.loads(marker.read_text())["result"]
-        if result.exists():
-            return result
-    with zipfile.ZipFile(archive) as zipped:
-        members = [info for info in zipped.infolist() if not info.is_dir()]
-        for info in members:
-            parts = PurePosixPath(info.filename).parts
-            if not parts or parts[0] in {"/", ""} or ".." in parts or ":" in parts[0]:
-                raise DataFormatError(
-                    f"zip archive {archive}: member {info.filename!r} would be written outside the archive's "
-                    "folder; refusing to extract it. Delete the archive and obtain it from a trusted source."
-                )
-        staging = archive.with_name(f".{archive.name}.extracting")
-        shutil.rmtree(staging, ignore_errors=True)
-        zipped.extractall(staging)
-    top_level = {PurePosixPath(info.filename).parts[0] for info in members}
-    if len(members) == 1:
-        relative = PurePosixPath(members[0].filename)
-        source = staging / relative
-    elif top_level == {archive.stem} and not any(PurePosixPath(m.filename).parts == (archive.stem,) for m in members):
-        relative = PurePosixPath(archive.stem)
-        source = staging / archive.stem
-    else:
-        relative = PurePosixPath(archive.stem)
-        source = staging
-    result = archive.parent / relative
-    if result.is_dir():
-        shutil.rmtree(result)
-    result.parent.mkdir(parents=True, exist_ok=True)
-    os.replace(source, result)
-    shutil.rmtree(staging, ignore_errors=True)
-    marker.write_text(json.dumps({"result": str(relative), "zip_sha256": sha256_of_file(archive)}))
-    return result
+def _fetch_listing(remote: RemoteFile, folder: Path, request: _Request) -> list[FolderEntry]:
+    """Every file entry of the folder listing, following the Hub's pagination."""
+    entries: list[FolderEntry] = []
+    page = remote.listing_url
+    while page is not None:
+        try:
+            body, link = fetch_page(page, retry=request.retry or DEFAULT_RETRY_POLICY)
+        except TransferError as error:
+            error_class = _ListingNotFoundError if error.not_found else RemoteFileUnavailableError
+            raise error_class(_folder_unavailable(request.what, remote, folder, page, error.reason)) from None
+        entries.extend(parse_listing(body, page))
+        page = next_page_url(link)
+    return entries
 
 
 def ensure_local_file(
     remote: RemoteFile,
     cache_folder: Path,
     *,
-    sha256: str | None = None,
+    expected: ExpectedContent | None = None,
     what: str | None = None,
     retry: RetryPolicy | None = None,
     progress: bool = True,
 ) -> Path:
     """Return the cached copy of ``remote`` under ``cache_folder``, downloading it first if it is missing.
 
-    A cached file is returned without network access; if ``sha256`` is given it is verified first and a
+    A cached file is returned without network access; if ``expected`` is given it is verified first and a
     damaged copy is deleted and downloaded again.
     """
     destination = cache_folder / Path(*remote.cache_path.parts)
     if destination.is_file():
-        if sha256 is None or sha256_of_file(destination) == sha256.lower():
+        if expected is None or expected.mismatch(destination) is None:
             return destination
         destination.unlink()  # damaged cache entry (e.g. disk error or a manual copy of another file)
     errors: list[RemoteFileUnavailableError] = []
     for url in remote.download_urls:
         try:
-            return download_file(url, destination, sha256=sha256, what=what, retry=retry, progress=progress)
+            return download_file(
+                url,
+                destination,
+                expected=expected,
+                what=what,
+                retry=retry,
+                progress=progress,
+                mirror_env=remote.mirror_env,
+            )
         except RemoteFileUnavailableError as error:
             errors.append(error)
     raise errors[-1] from None
+
+
+@dataclass(frozen=True)
+class _Request:
+    """How one call of :func:`get_local_file_path` wants its files fetched."""
+
+    what: str
+    retry: RetryPolicy | None
+    progress: bool
+    unzip: bool
+
+
+def _ensure_local_folder(remote: RemoteFile, hub: HubLocation, cache_folder: Path, request: _Request) -> Path:
+    """The cached copy of the Hugging Face folder ``remote``: complete and verified, downloading what is missing.
+
+    A folder whose record (``<folder>.openretina-tree.json``) lists only files present with their sizes is
+    returned without network access. Otherwise the folder is listed and each file is fetched like a single file
+    (present, verified files are kept, so an interrupted folder download resumes where it stopped).
+    """
+    repo_root = cache_folder / Path(*hub.cache_root.parts)
+    folder = cache_folder / Path(*remote.cache_path.parts)
+    entries = read_folder_index(folder_index_path(folder))
+    if entries is None or missing_files(repo_root, entries):
+        entries = files_under(_fetch_listing(remote, folder, request), hub.path)
+        if not entries:
+            raise _ListingNotFoundError(
+                f"{request.what}: the listing of {remote.url} ({remote.listing_url}) holds no files."
+            )
+        for entry in tqdm(entries, desc=hub.path.name, unit="file", disable=not request.progress, leave=False):
+            ensure_local_file(
+                _huggingface_remote(remote.url, hub.repo, hub.revision, entry.path),
+                cache_folder,
+                expected=entry.expected,
+                what=f"{request.what}: file {str(entry.path)!r}",
+                retry=request.retry,
+                progress=request.progress,
+            )
+        write_folder_index(repo_root, str(hub.path), entries)
+    if request.unzip:
+        for entry in entries:
+            if entry.path.suffix == ".zip":
+                extract_zip(repo_root / Path(*entry.path.parts))
+    return folder
+
+
+def _as_folder(remote: RemoteFile, hub: HubLocation, cache_folder: Path, sha256: str | None, request: _Request) -> Path:
+    if sha256 is not None:
+        raise DataFormatError(
+            f"{request.what}: {remote.url} is a folder, but a sha256 was given; a sha256 applies to one file (the "
+            "files of a folder are checked against the folder listing). Drop the sha256 or name a file."
+        )
+    return _ensure_local_folder(remote, hub, cache_folder, request)
+
+
+def _ensure_local(remote: RemoteFile, cache_folder: Path, sha256: str | None, request: _Request) -> Path:
+    """File or folder: the folder record decides offline; online a missing file makes a Hub path a folder."""
+    destination = cache_folder / Path(*remote.cache_path.parts)
+    hub = remote.hub
+    if hub is not None and not destination.is_file() and folder_index_path(destination).is_file():
+        return _as_folder(remote, hub, cache_folder, sha256, request)
+    expected = ExpectedContent(sha256=sha256) if sha256 else None
+    try:
+        local = ensure_local_file(
+            remote, cache_folder, expected=expected, what=request.what, retry=request.retry, progress=request.progress
+        )
+    except RemoteEntryNotFoundError:
+        if hub is None:
+            raise
+        try:
+            return _as_folder(remote, hub, cache_folder, sha256, request)
+        except _ListingNotFoundError:
+            raise RemoteEntryNotFoundError(
+                f"{request.what}: the repository {hub.repo} (revision {hub.revision}) has no file or folder "
+                f"{str(hub.path)!r}: {remote.download_urls[0]} and the folder listing {remote.listing_url} were "
+                f"both not found. Check the path (browse {HUGGINGFACE_BASE_URL}datasets/{hub.repo}/tree/"
+                f"{hub.revision}/{hub.path.parent}); a mirror must hold the file, or for a folder its record "
+                f"{hub.path.name}{FOLDER_INDEX_SUFFIX} next to it."
+            ) from None
+    except RemoteFileUnavailableError:
+        if not (destination.is_dir() and any(destination.iterdir())):
+            raise
+        warnings.warn(
+            f"{request.what}: {remote.url} is unreachable; using the folder {destination} found in the cache, which "
+            f"has no completeness record ({folder_index_path(destination).name}, written after a verified "
+            "download), so files may be missing. Run once with network access (or a mirror) to verify it.",
+            stacklevel=3,
+        )
+        return destination
+    return extract_zip(local) if request.unzip and local.suffix == ".zip" else local
 
 
 def get_local_file_path(
@@ -424,31 +461,32 @@ def get_local_file_path(
     retry: RetryPolicy | None = None,
     progress: bool = True,
 ) -> Path:
-    """Local path of a file given as a URL (downloaded into the cache if needed) or as a local path.
+    """Local path of a file or folder given as a URL (downloaded into the cache if needed) or as a local path.
 
     Args:
-        file_path: Hugging Face dataset URL (``tree/main``, ``blob/main`` or ``resolve/main`` form), GIN URL,
-            other ``http(s)`` URL, or local path (``~`` expanded).
+        file_path: Hugging Face dataset URL (``tree``, ``blob`` or ``resolve`` form) of a file or folder, GIN
+            URL, other ``http(s)`` URL, or local path (``~`` expanded).
         cache_folder: cache directory; default :func:`get_cache_directory`.
-        sha256: expected hex digest of the remote file (checked after download and on cache hits).
+        sha256: expected hex digest of a single remote file (checked after download and on cache hits); files
+            of a folder are checked against the sizes and digests of the folder listing instead.
         what: how to name the file in error messages.
-        unzip: extract downloaded ``.zip`` files (the archive is kept) and return the extracted file or folder;
-            local paths are returned as given.
+        unzip: extract downloaded ``.zip`` files, including those inside a downloaded folder (the archives are
+            kept), and return the extracted file or folder; local paths are returned as given.
         retry: retry policy for transient download failures.
-        progress: show a progress bar while downloading.
+        progress: show progress bars while downloading.
 
     Raises:
         DataFileNotFoundError: a local path that does not exist.
+        RemoteEntryNotFoundError: the repository has no file or folder at that path.
         RemoteFileUnavailableError: a URL that is neither cached nor downloadable.
-        ChecksumMismatchError: the downloaded file has an unexpected sha256.
+        ChecksumMismatchError: a downloaded file differs from its expected size or digest.
     """
     text = os.fspath(file_path)
-    if re.match(r"^[a-zA-Z][a-zA-Z0-9+.-]*://", text):
+    if _URL_SCHEME.match(text):
         cache = Path(cache_folder).expanduser() if cache_folder is not None else get_cache_directory()
-        local = ensure_local_file(
-            resolve_remote_file(text), cache, sha256=sha256, what=what, retry=retry, progress=progress
-        )
-        return _extract_zip(local) if unzip and local.suffix == ".zip" else local
+        remote = resolve_remote_file(text)
+        request = _Request(what or f"download {remote.cache_path.name!r}", retry, progress, unzip)
+        return _ensure_local(remote, cache, sha256, request)
     local = Path(text).expanduser()
     if not local.exists():
         raise DataFileNotFoundError(
@@ -456,3 +494,18 @@ def get_local_file_path(
             "Hugging Face / GIN / https URL to download."
         )
     return local
+
+
+def huggingface_download(
+    target_name: str, local_dir: str | os.PathLike[str] | None = None, unzip: bool = True, progress: bool = True
+) -> Path:
+    """Fetch the file or folder ``target_name`` of the project's Hugging Face repository (reference name).
+
+    Same as :func:`get_local_file_path` on ``.../datasets/open-retina/open-retina/resolve/main/<target_name>``:
+    ``local_dir`` is the cache directory, and the result is ``<local_dir>/<target_name>`` (or, for a zip with
+    ``unzip``, what the zip holds).
+    """
+    url = f"{HUGGINGFACE_BASE_URL}datasets/{HUGGINGFACE_REPO_ID}/resolve/main/{target_name.strip('/')}"
+    return get_local_file_path(
+        url, local_dir, unzip=unzip, progress=progress, what=f"Hugging Face path {target_name!r}"
+    )

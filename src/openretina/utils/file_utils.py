@@ -7,6 +7,7 @@ from openretina.utils.download import (
     HUGGINGFACE_REPO_ID,
     get_cache_directory,
     get_local_file_path,
+    huggingface_download,
 )
 
 __all__ = [
@@ -16,4 +17,5 @@ __all__ = [
     "HUGGINGFACE_REPO_ID",
     "get_cache_directory",
     "get_local_file_path",
+    "huggingface_download",
 ]

@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import inspect
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
@@ -32,6 +32,7 @@ from torch import nn
 
 from openretina.errors import DataShapeError, OpenRetinaError
 from openretina.insilico.stimulus_optimization.optimization_stopper import OptimizationStopper
+from openretina.modules.layers.convolutions import conv_backend
 
 __all__ = ["OptimizationResult", "StimulusOptimizationError", "frozen_model", "optimize_stimulus", "random_stimulus"]
 
@@ -168,6 +169,7 @@ def optimize_stimulus(
     stimulus_postprocessor: Postprocessor | Sequence[Postprocessor] | None = None,
     *,
     seed: int | None = None,
+    convolution_backend: str | None = "auto",
 ) -> OptimizationResult:
     """Maximise ``objective_object`` over ``stimulus`` (modified in place) and return the result.
 
@@ -178,12 +180,21 @@ def optimize_stimulus(
     (score to maximise); with ``per_stimulus`` (all objectives of this package) stimuli are optimised and stopped
     independently, otherwise the batch is treated as one unit. The model (``objective_object.model``) runs in
     eval mode with frozen parameters. ``seed`` seeds torch's random generator for this call only.
+    ``convolution_backend`` is the separable-convolution path used during the call (see
+    :func:`openretina.modules.layers.convolutions.set_conv_backend`): ``"auto"`` by default, because an
+    optimisation repeats one input shape many times, so timing the paths once pays back (the dense path's input
+    gradient is the slowest); None keeps the global setting.
     """
     _check_stimulus(stimulus)
     regularizers = _as_list(stimulus_regularization_loss)
     postprocessors = _as_list(stimulus_postprocessor)
     devices = [stimulus.device] if stimulus.device.type != "cpu" else []
-    with torch.random.fork_rng(devices=devices, enabled=seed is not None), frozen_model(_find_model(objective_object)):
+    backend = conv_backend(convolution_backend) if convolution_backend is not None else nullcontext()
+    with (
+        torch.random.fork_rng(devices=devices, enabled=seed is not None),
+        frozen_model(_find_model(objective_object)),
+        backend,
+    ):
         if seed is not None:
             torch.manual_seed(seed)
         return _run(stimulus, optimizer_init_fn, objective_object, optimization_stopper, regularizers, postprocessors)
