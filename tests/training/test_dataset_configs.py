@@ -19,6 +19,7 @@ from omegaconf import DictConfig, open_dict
 
 from openretina.cli.hydra_app import CONFIG_DIR
 from openretina.data_io.base import MoviesTrainTestSplit, ResponsesTrainTestSplit
+from openretina.data_io.sridhar_2025.sample_data import write_sample_natural_movie, write_sample_white_noise
 from openretina.training.train import train_model
 
 from .conftest import ONE_STEP
@@ -30,7 +31,8 @@ HOEFLING = [
     "hoefling_2024_core_readout_low_res_lnp",
 ]
 GENERIC = ["karamanlis_2024_core_readout", "maheswaranathan_2023_core_readout", "maheswaranathan_2023_LNP"]
-DATASET_CONFIGS = [*HOEFLING, *GENERIC, "goldin_2022_core_readout"]
+SRIDHAR = ["vystrcilova_2024_nm_cnn", "vystrcilova_2024_wn_cnn"]
+DATASET_CONFIGS = [*HOEFLING, *GENERIC, "goldin_2022_core_readout", *SRIDHAR]
 
 # Reference architecture values per experiment (spec 8.3): (in_shape, hidden_channels, temporal, spatial kernels).
 EXPECTED_ARCHITECTURE: dict[str, tuple[list[int], list[int] | None, list[int] | None, list[int] | None]] = {
@@ -41,7 +43,10 @@ EXPECTED_ARCHITECTURE: dict[str, tuple[list[int], list[int] | None, list[int] | 
     "maheswaranathan_2023_core_readout": ([1, 100, 50, 50], [16, 32], [21, 11], [15, 11]),
     "maheswaranathan_2023_LNP": ([1, 100, 50, 50], None, None, None),
     "goldin_2022_core_readout": ([1, 1, 108, 108], [4], [1], [30]),
+    "vystrcilova_2024_nm_cnn": ([1, 132, 80, 90], [64, 64, 64], [15, 11, 7], [21, 15, 11]),
+    "vystrcilova_2024_wn_cnn": ([1, 132, 80, 90], [16, 16], [21, 11], [11, 5]),
 }
+EXPECTED_SCHEDULER = {"vystrcilova_2024_nm_cnn": "torch.optim.lr_scheduler.OneCycleLR"}
 
 # Tiny data per config; the kernels stay the reference's.
 SHRINK = {
@@ -89,6 +94,16 @@ SHRINK = {
         "model.core.cut_first_n_frames=5",
     ],
     "goldin_2022_core_readout": ["dataloader.batch_size=4", "dataloader.num_val_clips=4"],
+    "vystrcilova_2024_nm_cnn": [
+        "dataloader.batch_size=1",
+        "dataloader.time_chunk_size=10",
+        "model.hidden_channels=[4,4,4]",
+    ],
+    "vystrcilova_2024_wn_cnn": [
+        "dataloader.batch_size=1",
+        "dataloader.time_chunk_size=10",
+        "model.hidden_channels=[4,4]",
+    ],
 }
 
 
@@ -133,6 +148,13 @@ def fake_hoefling_responses(num_clips: int, clip_length: int, neurons: int = 3) 
 
 def replace_data_source(cfg: DictConfig, name: str) -> None:
     """Point ``data_io.stimuli`` / ``responses`` at tiny data of the config's (C, H, W); nothing is downloaded."""
+    if name in SRIDHAR:  # tiny files in the native layout, read by the config's own data_io and dataloader
+        sessions = list(cfg.data_io.sessions)[:2]
+        write = write_sample_natural_movie if name.endswith("_nm_cnn") else write_sample_white_noise
+        with open_dict(cfg):
+            cfg.paths.data_dir = str(write(Path(cfg.paths.log_dir), sessions))
+            cfg.data_io.sessions = sessions
+        return
     channels, _, height, width = cfg.model.in_shape
     if name in HOEFLING:
         size = {"num_clips": cfg.dataloader.num_clips, "clip_length": cfg.dataloader.clip_length}
@@ -176,7 +198,8 @@ def test_config_has_the_reference_architecture_and_remote_data(name: str) -> Non
         assert list(cfg.model.core.spatial_kernel_sizes) == spatial
     # Every config selects the groups its model interpolates (the reference's Höfling LNP config did not).
     assert cfg.model.optimizer._target_ == "torch.optim.AdamW"
-    assert cfg.model.lr_scheduler._target_ == "torch.optim.lr_scheduler.ReduceLROnPlateau"
+    scheduler = EXPECTED_SCHEDULER.get(name, "torch.optim.lr_scheduler.ReduceLROnPlateau")
+    assert cfg.model.lr_scheduler._target_ == scheduler
     assert cfg.trainer.max_epochs == 5 and cfg.trainer.precision == "32-true"
     assert cfg.seed == 42 and cfg.exp_name == name
     # Stimulus and responses come from the reference's remote locations unless a local path is given.

@@ -103,7 +103,10 @@ def predict_test_loader(model: torch.nn.Module, loader: DataLoader, data_key: st
     ``drop_last`` of the loader play no part, so every chunk is evaluated exactly once.
     """
     dataset = loader.dataset
-    starts = getattr(loader.sampler, "indices", None)
+    # Datasets whose items are numbered chunks (not start frames) say where each chunk starts themselves.
+    starts = getattr(dataset, "chunk_starts", None)
+    if starts is None:
+        starts = getattr(loader.sampler, "indices", None)
     chunk_size = getattr(dataset, "chunk_size", None)
     if starts is None or chunk_size is None:
         raise DataFormatError(

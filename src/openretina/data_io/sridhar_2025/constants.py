@@ -33,6 +33,10 @@ NM_FIXATION_FILES: Final[Mapping[str, str]] = MappingProxyType(
 # Retina "01" was recorded with two stimulus seeds whose test responses differ; when the requested seed is not
 # in the file, the reference evaluates on the first 10 test repeats (those of seed 2022) only.
 SESSION_01_TEST_REPEATS: Final[int] = 10
+# White-noise stimulus folders: `<prefix>_<k>/trial_<NNN>/all_images.npy` (training) and `<prefix>_<k>/all_images.npy`
+# (test); which `k` belongs to which retina is not documented, so the loader matches them by shape when not given.
+WN_TRAIN_FOLDER_PREFIX: Final[str] = "non_repeating_stimuli"
+WN_TEST_FOLDER_PREFIX: Final[str] = "repeating_stimuli"
 # Default seed of the trial-wise train/validation split.
 DEFAULT_SPLIT_SEED: Final[int] = 1000
 

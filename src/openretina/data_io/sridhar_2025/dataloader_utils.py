@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from openretina.data_io.sridhar_2025._chunking import crop_margins
 from openretina.data_io.sridhar_2025.constants import DEFAULT_SPLIT_SEED
 from openretina.errors import DataFileNotFoundError, DataFormatError, DataShapeError
 
@@ -81,7 +82,7 @@ def get_locations_from_stas(
     sta_dir: str | Path,
     retina_index: str,
     cells: Sequence[int],
-    crop: int | tuple[int, int, int, int] = 0,
+    crop: int | Sequence[int] = 0,
     flip_sta: bool = False,
 ) -> np.ndarray:
     """Receptive-field centre of each cell: the ``(row, col)`` pixel of largest temporal variance of its STA.
@@ -90,7 +91,7 @@ def get_locations_from_stas(
     reference does; ``crop`` = ``(top, bottom, left, right)`` (or one int for all) is removed before the search,
     so locations are in cropped coordinates. Output: int ``(n_cells, 2)``.
     """
-    top, bottom, left, right = (crop,) * 4 if isinstance(crop, int) else crop
+    top, bottom, left, right = crop_margins(crop)
     locations = np.empty((len(cells), 2), dtype=np.int64)
     for i, cell in enumerate(cells):
         path = Path(sta_dir) / sta_file_name(cell, retina_index)

@@ -58,6 +58,16 @@ def _seed_trials(content: dict[str, Any], path: Path, seed: int, n_trials: int) 
     return trials
 
 
+def select_sessions(files: Mapping[str, str], sessions: Sequence[str] | None) -> dict[str, str]:
+    """The entries of ``files`` for ``sessions`` (all when None); unknown sessions raise :class:`DataFormatError`."""
+    if sessions is None:
+        return dict(files)
+    missing = [s for s in sessions if s not in files]
+    if missing:
+        raise DataFormatError(f"sessions {missing} have no response file; configured: {sorted(files)}.")
+    return {s: files[s] for s in sessions}
+
+
 def load_responses(
     base_path: str | Path,
     files: Mapping[str, str],
@@ -115,13 +125,16 @@ def response_splits_from_pickles(
     stimulus_seed: int = 0,
     excluded_cells: Mapping[str, Sequence[int]] | None = None,
     cell_index: int | None = None,
+    sessions: Sequence[str] | None = None,
 ) -> dict[str, ResponsesTrainTestSplit]:
     """:func:`load_responses` as containers: ``train (N, n_trials * frames_per_trial)`` (whole trials back to
     back; the reference interleaved trials frame by frame), ``test (N, T)``, ``test_by_trial (R, N, T)``, float32,
     ``stim_id="sridhar_<session>"``, ``session_kwargs={stimulus_seed, frames_per_trial, num_trials,
-    cell_indices}``."""
+    cell_indices}``. ``sessions`` restricts ``files`` to those sessions (the reference ignored its configured
+    sessions here, so ``data_info`` listed sessions that had no dataloader)."""
     splits: dict[str, ResponsesTrainTestSplit] = {}
-    for session, data in load_responses(base_path, files, stimulus_seed, excluded_cells, cell_index).items():
+    chosen = select_sessions(files, sessions)
+    for session, data in load_responses(base_path, chosen, stimulus_seed, excluded_cells, cell_index).items():
         train = np.asarray(data["train_responses"], dtype=np.float32)
         n_neurons, frames_per_trial, n_trials = train.shape
         by_trial = data["test_responses_by_trial"]

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from openretina.data_io.base import MoviesTrainTestSplit, error_context
-from openretina.data_io.sridhar_2025.responses import load_responses
+from openretina.data_io.sridhar_2025.responses import load_responses, select_sessions
 from openretina.errors import DataFileNotFoundError, DataShapeError
 
 
@@ -62,15 +62,17 @@ def build_movies_from_responses(
     stimulus_seed: int = 0,
     norm_mean: float = 0.0,
     norm_std: float = 1.0,
+    sessions: Sequence[str] | None = None,
 ) -> dict[str, MoviesTrainTestSplit]:
-    """Zero movies matching each session's responses: train ``(channels, frames_per_trial * n_trials, height,
-    width)``, test ``(channels, T_test, height, width)``; see :func:`build_placeholder_movies`.
+    """Zero movies matching each session's responses (of ``sessions`` only, when given): train ``(channels,
+    frames_per_trial * n_trials, height, width)``, test ``(channels, T_test, height, width)``; see
+    :func:`build_placeholder_movies`.
 
     The default ``stim_id_prefix`` (the reference's) gives ``"sridhar_2025_<session>"`` while
     :func:`..responses.response_splits_from_pickles` uses ``"sridhar_<session>"``; pass ``stim_id_prefix="sridhar"``
     for ``ResponsesTrainTestSplit.check_matching_stimulus`` to accept the pair."""
     movies: dict[str, MoviesTrainTestSplit] = {}
-    for session, data in load_responses(base_path, response_files, stimulus_seed).items():
+    for session, data in load_responses(base_path, select_sessions(response_files, sessions), stimulus_seed).items():
         _, frames_per_trial, n_trials = data["train_responses"].shape
         with error_context(f"session {session!r}"):
             movies.update(
