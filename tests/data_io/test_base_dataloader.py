@@ -399,6 +399,15 @@ def test_docs_page_snippets_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
         exec(compile(block, str(page), "exec"), namespace)
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.int16])
+def test_frame_view_take_keeps_values_for_dtypes_with_and_without_a_numpy_twin(dtype: torch.dtype) -> None:
+    source = torch.arange(2 * 30 * 3).reshape(2, 30, 3).to(dtype)  # small integers: exact in every dtype
+    view = FrameView(source, time_axis=1, frames=np.r_[0:10, 20:30])
+    taken = view.take([0, 5, 8], 6, dtype)
+    expected = torch.stack([source[:, np.r_[0:10, 20:30][s : s + 6]] for s in (0, 5, 8)])
+    assert taken.dtype == dtype and torch.equal(taken, expected)
+
+
 @pytest.mark.parametrize("kind", ["numpy", "torch", "h5py"])
 def test_frame_view_take_matches_fancy_indexing(kind: str, tmp_path: Path, rng: np.random.Generator) -> None:
     source = rng.random((3, 40, 2))  # time axis 1
