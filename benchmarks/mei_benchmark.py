@@ -15,12 +15,16 @@ Modes:
 * ``ours_single``: :func:`optimize_stimulus` on one stimulus, library defaults (``"auto"`` convolution backend).
 * ``ours_batched``: one :func:`optimize_stimulus` call for ``--neurons`` stimuli, one neuron each
   (``IncreaseObjective(..., one_neuron_per_stimulus=True)``); time divided by the number of neurons.
-* ``ours_batched_spatial_first``: the same with the convolution path fixed to ``spatial_first``.
+* ``reference_package`` (with ``--reference-python``): the reference package itself (``openretina==1.1.1``,
+  installed in a separate virtual environment whose Python is given), timed by ``reference_mei_runner.py`` on the
+  fixture's reference checkpoint, one neuron per run.
 
 Runs are interleaved (one repetition of every mode, then the next) so that machine load hits all modes alike;
 the median over repetitions is reported, with the load average, in ``benchmarks/results/mei.{json,md}``.
 
-Run: ``.venv/bin/python benchmarks/mei_benchmark.py`` (``--iterations``, ``--neurons``, ``--repeats``).
+Run: ``.venv/bin/python benchmarks/mei_benchmark.py`` (``--iterations``, ``--neurons``, ``--repeats``,
+``--reference-python /path/to/reference-venv/bin/python``). The reference venv is made with
+``python -m venv ref && ref/bin/pip install torch==2.13.0 openretina==1.1.1``; the library never imports it.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import time
 import warnings
 from collections.abc import Callable
@@ -112,6 +117,14 @@ def ours(model: UnifiedCoreReadout, neurons: list[int], seed: int, iterations: i
     return stimulus.detach()
 
 
+def reference_package(python: Path, iterations: int, seed: int) -> float:
+    """Seconds per neuron of the reference package's own run (timed inside the subprocess, imports excluded)."""
+    runner = Path(__file__).with_name("reference_mei_runner.py")
+    command = [str(python), str(runner), "--iterations", str(iterations), "--seed", str(seed)]
+    output = subprocess.run(command, check=True, capture_output=True, text=True).stdout
+    return float(json.loads(output.strip().splitlines()[-1])["seconds_per_neuron"])
+
+
 def timed(run: Callable[[], object]) -> float:
     start = time.perf_counter()
     run()
@@ -124,6 +137,7 @@ def main() -> None:
     parser.add_argument("--neurons", type=int, default=50)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--out", type=Path, default=RESULTS / "mei")
+    parser.add_argument("--reference-python", type=Path, default=None, help="Python of a venv with openretina==1.1.1")
     args = parser.parse_args()
     warnings.simplefilter("ignore")  # the reference recipe's window warning and the train-mode probe are expected
     model = load_model()
@@ -132,22 +146,24 @@ def main() -> None:
         "reference_style": (1, lambda seed: reference_style(model, 10, seed, args.iterations)),
         "ours_single": (1, lambda seed: ours(model, [10], seed, args.iterations, "auto")),
         "ours_batched": (len(neurons), lambda seed: ours(model, neurons, seed, args.iterations, "auto")),
-        "ours_batched_spatial_first": (
-            len(neurons),
-            lambda seed: ours(model, neurons, seed, args.iterations, "spatial_first"),
-        ),
     }
     # Warm-up: convolution autotuning for both batch sizes, allocator, first-call overheads.
     ours(model, neurons[:1], 0, 2, "auto")
     ours(model, neurons, 0, 2, "auto")
     reference_style(model, 10, 0, 2)
     seconds: dict[str, list[float]] = {name: [] for name in modes}
+    if args.reference_python is not None:
+        seconds["reference_package"] = []
     loads: list[float] = []
     for repeat in range(args.repeats):
         for name, (count, run) in modes.items():
             seconds[name].append(timed(lambda run=run, repeat=repeat: run(repeat)) / count)  # type: ignore[misc]
             loads.append(os.getloadavg()[0])
             print(f"repeat {repeat}: {name} {seconds[name][-1]:.3f} s per neuron", flush=True)
+        if args.reference_python is not None:
+            seconds["reference_package"].append(reference_package(args.reference_python, args.iterations, repeat))
+            loads.append(os.getloadavg()[0])
+            print(f"repeat {repeat}: reference_package {seconds['reference_package'][-1]:.3f} s per neuron", flush=True)
     per_neuron = {name: statistics.median(values) for name, values in seconds.items()}
     baseline = per_neuron["reference_style"]
     result = {
@@ -159,6 +175,11 @@ def main() -> None:
         "seconds_per_neuron": per_neuron,
         "all_seconds_per_neuron": seconds,
         "speedup_vs_reference_style": {name: baseline / value for name, value in per_neuron.items()},
+        "speedup_vs_reference_package": (
+            {name: per_neuron["reference_package"] / value for name, value in per_neuron.items()}
+            if "reference_package" in per_neuron
+            else None
+        ),
         "load_average_1min": {"min": min(loads), "max": max(loads)},
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
@@ -181,11 +202,13 @@ def markdown(result: dict) -> str:
         f"{result['threads']} torch threads; 1-min load average {result['load_average_1min']['min']:.1f}-"
         f"{result['load_average_1min']['max']:.1f} during the run.",
         "",
-        "| mode | s per neuron | speed-up vs reference_style |",
-        "|---|---|---|",
+        "| mode | s per neuron | speed-up vs reference_style | speed-up vs reference_package |",
+        "|---|---|---|---|",
     ]
+    package = result["speedup_vs_reference_package"]
     for name, value in result["seconds_per_neuron"].items():
-        lines.append(f"| {name} | {value:.3f} | {result['speedup_vs_reference_style'][name]:.1f}x |")
+        versus_package = f"{package[name]:.1f}x" if package else "not measured"
+        lines.append(f"| {name} | {value:.3f} | {result['speedup_vs_reference_style'][name]:.1f}x | {versus_package} |")
     lines += ["", "Reproduce: `.venv/bin/python benchmarks/mei_benchmark.py`.", ""]
     return "\n".join(lines)
 

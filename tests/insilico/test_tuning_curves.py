@@ -156,3 +156,29 @@ def test_moving_bar_on_the_hoefling_fixture(hoefling_model) -> None:
     dsi = direction_selectivity_index(curve.values, curve.responses)
     assert ((dsi >= 0) & (dsi <= 1)).all()
     assert hoefling_model.training  # the fixture comes out of training; left as it was
+
+
+@pytest.mark.parametrize(
+    ("data_info", "expected"),
+    [({"frame_rate_hz": 30}, 30.0), ({"stimulus_rate_hz": "85Hz"}, 85.0), ({"stimulus_rate_hz": " 7.5 hz"}, 7.5)],
+)
+def test_frame_rate_is_read_from_data_info_numbers_and_texts(data_info: dict, expected: float) -> None:
+    from torch import nn
+
+    from openretina.insilico.tuning_analyses import frame_rate_of
+
+    model = nn.Identity()
+    model.data_info = data_info  # type: ignore[assignment]
+    assert frame_rate_of(model) == expected
+
+
+def test_unreadable_frame_rate_text_is_an_error_not_a_guess() -> None:
+    from torch import nn
+
+    from openretina.errors import DataFormatError
+    from openretina.insilico.tuning_analyses import frame_rate_of
+
+    model = nn.Identity()
+    model.data_info = {"stimulus_rate_hz": "fast"}  # type: ignore[assignment]
+    with pytest.raises(DataFormatError, match="frame rate is unknown"):
+        frame_rate_of(model)

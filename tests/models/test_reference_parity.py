@@ -105,6 +105,12 @@ def test_cut_frames_are_measured_when_not_stored(reference_hparams) -> None:
     model.train()
     assert model.number_of_cut_frames() == 20 + 10  # temporal kernels 21 and 11
     assert model.training  # the probe restores the mode
+    forwards: list[int] = []
+    hook = model.core.register_forward_hook(lambda *_: forwards.append(1))
+    try:
+        assert model.number_of_cut_frames() == 30 and not forwards  # measured once, then remembered
+    finally:
+        hook.remove()
 
 
 @pytest.mark.parametrize("name", ["init", "trained_best"])

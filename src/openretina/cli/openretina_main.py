@@ -32,6 +32,9 @@ COMMANDS: dict[str, Command] = {
     "models": Command(
         "openretina.cli.models:main", "List the registered pre-trained models; `models convert` converts a checkpoint."
     ),
+    "visualize": Command(
+        "openretina.cli.visualize:main", "MEIs of every neuron and core channel, weight plots and an index.html page."
+    ),
 }
 
 

@@ -44,6 +44,7 @@ from torch import nn
 
 from openretina.errors import DataFormatError, DataShapeError, InsufficientFramesError
 from openretina.models.optimizers import configure_optimizer_and_scheduler, metric_mode
+from openretina.modules.layers.convolutions import conv_backend
 from openretina.modules.losses import CorrelationLoss3d, MSE3d, PoissonLoss3d
 from openretina.modules.readout.base import Readout
 
@@ -227,28 +228,37 @@ class BaseCoreReadout(lightning.LightningModule):
     def number_of_cut_frames(self) -> int:
         """How many stimulus frames the model consumes before its first output frame (``T_in - T_out``).
 
-        Read from ``data_info["model_cut_frames"]`` when a test run stored it, else measured once with a zero
-        stimulus in eval mode (BatchNorm statistics are not touched).
+        Read from ``data_info["model_cut_frames"]`` when a test run stored it, else measured once per model with
+        zero stimuli in eval mode (BatchNorm statistics are not touched) and remembered.
         """
         stored = self.data_info.get("model_cut_frames")
         if isinstance(stored, int):
             return stored
+        measured = getattr(self, "_measured_cut_frames", None)
+        if measured is None:
+            measured = self._measure_cut_frames()
+            self._measured_cut_frames = measured
+        return measured
+
+    def _measure_cut_frames(self) -> int:
         data_key = self.readout_keys()[0]
         was_training = self.training
         self.eval()
-        try:
-            time_steps = 1
-            while True:
-                probe = torch.zeros(self.stimulus_shape(time_steps), device=self.device)
-                try:
-                    output = self.forward(probe, data_key=data_key)
-                    return time_steps - output.shape[1]
-                except (InsufficientFramesError, DataShapeError, RuntimeError):  # too short (any module's wording)
-                    if time_steps >= _MAX_PROBE_FRAMES:
-                        raise
-                    time_steps *= 2
-        finally:
-            self.train(was_training)
+        # The dense path: "auto" would time every convolution path for each probe shape.
+        with conv_backend("dense"):
+            try:
+                time_steps = 1
+                while True:
+                    probe = torch.zeros(self.stimulus_shape(time_steps), device=self.device)
+                    try:
+                        output = self.forward(probe, data_key=data_key)
+                        return time_steps - output.shape[1]
+                    except (InsufficientFramesError, DataShapeError, RuntimeError):  # too short (any wording)
+                        if time_steps >= _MAX_PROBE_FRAMES:
+                            raise
+                        time_steps *= 2
+            finally:
+                self.train(was_training)
 
     @property
     def pretrained_cfg(self) -> dict[str, Any]:

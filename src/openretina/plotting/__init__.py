@@ -2,9 +2,10 @@
 
 Modules: :mod:`~openretina.plotting.kernels` (rank-1 decomposition, spectra), :mod:`~openretina.plotting.colours`
 (channel-to-RGB convention), :mod:`~openretina.plotting.stimulus`, :mod:`~openretina.plotting.mei`,
-:mod:`~openretina.plotting.receptive_fields`, :mod:`~openretina.plotting.tuning`, :mod:`~openretina.plotting.video`
-and :mod:`~openretina.plotting.figures`. Weight plots of cores and readouts are methods of those modules
-(``core.plot_weight_visualization``, ``readout[key].plot_weight_for_neuron``).
+:mod:`~openretina.plotting.receptive_fields`, :mod:`~openretina.plotting.tuning`, :mod:`~openretina.plotting.video`,
+:mod:`~openretina.plotting.vector_field` (LSTA vector fields) and :mod:`~openretina.plotting.figures`. Weight
+plots of cores and readouts are methods of those modules (``core.plot_weight_visualization``,
+``readout[key].plot_weight_for_neuron``).
 """
 
 from openretina.plotting.colours import ColorMapper, stimulus_to_rgb
@@ -17,6 +18,13 @@ from openretina.plotting.tuning import (
     plot_tuning_curve,
     plot_vector_field_resp_iso,
     polar_plot_of_direction_of_motion_responses,
+)
+from openretina.plotting.vector_field import (
+    plot_clean_vectorfield,
+    plot_images_coordinate,
+    plot_pc_insets,
+    plot_principal_components,
+    plot_untreated_vectorfield,
 )
 from openretina.plotting.video import (
     numpy_to_mp4_video,
@@ -36,11 +44,16 @@ __all__ = [
     "legend_without_duplicate_labels",
     "numpy_to_mp4_video",
     "play_stimulus",
+    "plot_clean_vectorfield",
+    "plot_images_coordinate",
     "plot_mds_panels",
     "plot_mei",
+    "plot_pc_insets",
+    "plot_principal_components",
     "plot_receptive_field_grid",
     "plot_stimulus_composition",
     "plot_tuning_curve",
+    "plot_untreated_vectorfield",
     "plot_vector_field_resp_iso",
     "polar_plot_of_direction_of_motion_responses",
     "prepare_video_for_display",

@@ -235,6 +235,8 @@ class AbstractObjective(ABC):
         self._data_key = data_key
         # Per (stimulus shape, window): whether running the model on the window's input frames only is exact.
         self._window_is_exact: dict[tuple[object, ...], bool] = {}
+        # The model's lag, asked once: models without a stored value measure it with probe forward passes.
+        self._cut_frames: int | None = None
 
     @property
     def model(self) -> nn.Module | None:
@@ -264,7 +266,9 @@ class AbstractObjective(ABC):
         cut_frames = getattr(model, "number_of_cut_frames", None)
         if model is None or model.training or not callable(cut_frames):
             return self.model_forward(stimulus)
-        cut = int(cut_frames())
+        if self._cut_frames is None:
+            self._cut_frames = int(cut_frames())
+        cut = self._cut_frames
         response_length = stimulus.shape[2] - cut
         window = reducer.time_window(response_length) if response_length > 0 else None
         if window is None or window == (0, response_length):

@@ -7,6 +7,7 @@ goes through these helpers, so they all leave the model exactly as they found it
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -17,7 +18,15 @@ from torch import nn
 from openretina.errors import DataFormatError, DataShapeError, InsufficientFramesError
 
 # data_info keys that may hold the stimulus frame rate in Hz, in order of preference.
-FRAME_RATE_KEYS: tuple[str, ...] = ("frame_rate_hz", "frame_rate", "fps")
+FRAME_RATE_KEYS: tuple[str, ...] = ("frame_rate_hz", "stimulus_rate_hz", "frame_rate", "fps")
+
+
+def _hertz(value: object) -> float | None:
+    """A frame rate stored as a number or as text such as ``"85Hz"`` (some reference checkpoints), else None."""
+    if isinstance(value, int | float):
+        return float(value)
+    match = re.fullmatch(r"\s*([0-9]+(?:\.[0-9]*)?)\s*(?:hz)?\s*", str(value), flags=re.IGNORECASE)
+    return float(match.group(1)) if match else None
 
 
 def frame_rate_of(model: nn.Module, frame_rate: float | None = None) -> float:
@@ -33,9 +42,9 @@ def frame_rate_of(model: nn.Module, frame_rate: float | None = None) -> float:
     data_info = getattr(model, "data_info", None)
     if isinstance(data_info, Mapping):
         for key in FRAME_RATE_KEYS:
-            value = data_info.get(key)
-            if value is not None:
-                return float(value)
+            rate = _hertz(data_info.get(key))
+            if rate is not None and rate > 0:
+                return rate
     raise DataFormatError(
         f"{type(model).__name__}: the stimulus frame rate is unknown (data_info has none of the keys "
         f"{list(FRAME_RATE_KEYS)}). Pass frame_rate=... in Hz, e.g. frame_rate=30.0 for the Höfling models."
