@@ -374,3 +374,25 @@ def test_weight_plots_and_files(tmp_path: Path) -> None:
     plt.close(figure)
     conv.save_weight_visualizations(tmp_path, file_format="png", state_suffix="epoch1")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["0_0_epoch1.png", "0_1_epoch1.png"]
+
+
+def test_frozen_separable_kernel_is_reused_until_a_weight_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    conv = STSeparableBatchConv3d(2, 3, {}, temporal_kernel_size=6, spatial_kernel_size=3)
+    x = torch.randn(2, 2, 8, 5, 5, generator=torch.Generator().manual_seed(0))
+    builds: list[int] = []
+    build = STSeparableBatchConv3d._build_separable_kernel
+    monkeypatch.setattr(
+        STSeparableBatchConv3d, "_build_separable_kernel", lambda self, key: builds.append(1) or build(self, key)
+    )
+    conv.requires_grad_(False)
+    first, second = conv(x), conv(x)
+    assert len(builds) == 1 and torch.equal(first, second)
+    with torch.no_grad():
+        conv.weight_spatial.data[0, 0, 0, 1, 1] += 1.0  # through .data: no version bump, still detected
+    changed = conv(x)
+    assert len(builds) == 2
+    torch.testing.assert_close(changed, torch.nn.functional.conv3d(x, conv.full_weight(), conv.bias))
+    conv.requires_grad_(True)  # trainable weights: a fresh kernel with a graph on every call
+    conv(x).sum().backward()
+    conv(x).sum().backward()
+    assert len(builds) == 4 and conv.weight_spatial.grad is not None
