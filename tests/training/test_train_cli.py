@@ -51,9 +51,16 @@ def hdf5_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return directory
 
 
+# The reference's names of its Optuna searches: an experiment config plus its search (test_hyperparameter_search.py).
+SEARCH_CONFIGS = {
+    "goldin_2022_core_readout_hparams_search": "goldin_2022_core_readout",
+    "hoefling_2024_core_readout_low_res_hyperparams_search": "hoefling_2024_core_readout_low_res",
+}
+
+
 def test_every_top_level_config_is_covered() -> None:
     shipped = {path.stem for path in CONFIG_DIR.glob("*.yaml")}
-    assert shipped == set(TINY_OVERRIDES) | set(DATASET_CONFIGS)
+    assert shipped == set(TINY_OVERRIDES) | set(DATASET_CONFIGS) | set(SEARCH_CONFIGS)
 
 
 @pytest.mark.parametrize("config_name", TOP_LEVEL_CONFIGS)

@@ -4,10 +4,15 @@
 2. check the data against the truth (spike-triggered averages on the white-noise part, noise ceiling);
 3. train a core-readout model (Höfling et al. 2024 low-res architecture) with the packaged
    ``synthetic_core_readout`` config: the same code path as ``openretina train``;
-4. evaluate on the held-out test movie against the noise ceiling, compare the model's linearised
-   receptive fields with the true ones, and the most exciting inputs (MEIs) of one cell per type with them;
-5. write ``report.json``, ``report.md``, a receptive-field figure and the trained model (``model/``, reload it
+4. train the LN-Poisson baseline (``synthetic_lnp``) on the same data with the same budget (epochs, time limit);
+5. evaluate both on the held-out test movie against the noise ceiling, compare the models' linearised
+   receptive fields with the true ones, the core model's most exciting inputs (MEIs) of one cell per type with
+   them, and check the acceptance criteria (:func:`acceptance_checks`);
+6. write ``report.json``, ``report.md``, a receptive-field figure and the trained model (``model/``, reload it
    with ``openretina.hub.load_pretrained``) to the output directory.
+
+Extra positional arguments are Hydra overrides applied to both models' configs, e.g.
+``openretina demo data_io.retina.cells_per_session=20 dataloader.batch_size=16``.
 """
 
 from __future__ import annotations
@@ -36,7 +41,14 @@ from openretina.training.synthetic_data import synthetic_retina
 from openretina.training.train import fit_model
 
 CONFIG_NAME = "synthetic_core_readout"
+BASELINE_CONFIG_NAME = "synthetic_lnp"
 ORACLE_THRESHOLD = 0.5
+# Acceptance criteria of the demo (issue 6): core-readout mean test correlation >= 0.9 x mean jackknife oracle,
+# at least 0.05 above the LN baseline, and median linearised-RF correlation >= 0.8 over the cells whose oracle
+# correlation is >= ORACLE_THRESHOLD.
+MIN_FRACTION_OF_ORACLE = 0.9
+MIN_MARGIN_OVER_BASELINE = 0.05
+MIN_RF_CORRELATION = 0.8
 
 
 def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -53,6 +65,14 @@ def _parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser.add_argument(
         "--quick", action="store_true", help="tiny dataset and 2 epochs: a smoke run in well under a minute"
     )
+    parser.add_argument(
+        "--no-baseline", action="store_true", help="skip the LN baseline (and the checks that compare with it)"
+    )
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        help="Hydra overrides for both models' configs, e.g. data_io.retina.cells_per_session=20",
+    )
     return parser.parse_args(list(argv))
 
 
@@ -62,10 +82,10 @@ def _lightning_duration(minutes: float) -> str:
     return f"{seconds // 86400:02d}:{seconds // 3600 % 24:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}"
 
 
-def _overrides(args: argparse.Namespace) -> list[str]:
-    """Overrides of the packaged ``synthetic_core_readout`` config (the same run as ``openretina train``)."""
+def _overrides(args: argparse.Namespace, output_dir: Path) -> list[str]:
+    """Overrides of the packaged configs (the same runs as ``openretina train``); both models get the same budget."""
     overrides = [
-        f"paths.output_dir={args.output_dir.resolve()}",
+        f"paths.output_dir={output_dir.resolve()}",
         f"seed={args.seed}",
         f"data_io.retina.seed={args.seed}",
         f"trainer.max_epochs={2 if args.quick else args.max_epochs}",
@@ -80,14 +100,14 @@ def _overrides(args: argparse.Namespace) -> list[str]:
             "data_io.retina.cells_per_session=12",
             "dataloader.num_val_clips=2",
         ]
-    return overrides
+    return [*overrides, *args.overrides]
 
 
-def _config(args: argparse.Namespace) -> DictConfig:
+def _config(args: argparse.Namespace, config_name: str, output_dir: Path) -> DictConfig:
     from hydra import compose, initialize_config_dir
 
     with initialize_config_dir(config_dir=str(CONFIG_DIR), version_base="1.3"):
-        return compose(config_name=CONFIG_NAME, overrides=_overrides(args))
+        return compose(config_name=config_name, overrides=_overrides(args, output_dir))
 
 
 def _truth_checks(dataset: SyntheticRetinaDataset) -> dict[str, float]:
@@ -130,6 +150,28 @@ def _evaluate(model: Any, dataset: SyntheticRetinaDataset) -> tuple[dict[str, An
         "rf_correlation_mean_reliable": float(np.nanmean(rf_correlation[reliable])) if reliable.any() else None,
     }
     return metrics, model_rfs
+
+
+def acceptance_checks(core: dict[str, Any], baseline: dict[str, Any] | None) -> dict[str, Any]:
+    """The demo's acceptance criteria on the metrics of :func:`_evaluate` for the core model and the LN baseline.
+
+    Returns the measured quantities, whether each criterion holds, and ``all_met``. Without a baseline the
+    comparison with it is left out (and not counted in ``all_met``).
+    """
+    rf_median = core["rf_correlation_median_reliable"]
+    checks: dict[str, Any] = {
+        "core_fraction_of_oracle": core["fraction_of_oracle"],
+        f"core_reaches_{MIN_FRACTION_OF_ORACLE:g}_of_oracle": core["fraction_of_oracle"] >= MIN_FRACTION_OF_ORACLE,
+        "reliable_cells_fraction": core["reliable_cells_fraction"],
+        "rf_correlation_median_reliable": rf_median,
+        f"rf_correlation_at_least_{MIN_RF_CORRELATION:g}": rf_median is not None and rf_median >= MIN_RF_CORRELATION,
+    }
+    if baseline is not None:
+        margin = core["test_correlation_mean"] - baseline["test_correlation_mean"]
+        checks["margin_over_ln_baseline"] = margin
+        checks[f"beats_ln_baseline_by_{MIN_MARGIN_OVER_BASELINE:g}"] = margin >= MIN_MARGIN_OVER_BASELINE
+    checks["all_met"] = all(value for value in checks.values() if isinstance(value, bool))
+    return checks
 
 
 def _mei_check(model: Any, dataset: SyntheticRetinaDataset) -> dict[str, Any]:
@@ -189,10 +231,23 @@ def _save_figure(dataset: SyntheticRetinaDataset, model_rfs: dict[str, np.ndarra
     plt.close(figure)
 
 
+def _side_by_side(core: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+    """Markdown table of the test metrics of both models, one row per quantity."""
+    lines = ["## core-readout vs LN baseline (test movie)", "", "| quantity | core-readout | LN baseline |"]
+    lines.append("| --- | --- | --- |")
+    for key, value in core.items():
+        other = baseline.get(key)
+        cells = [f"{v:.4g}" if isinstance(v, float) else str(v) for v in (value, other)]
+        lines.append(f"| {key} | {cells[0]} | {cells[1]} |")
+    return [*lines, ""]
+
+
 def _markdown(report: dict[str, Any]) -> str:
     lines = ["# openretina demo report", ""]
+    if "ln_baseline" in report:
+        lines += _side_by_side(report["test"], report["ln_baseline"])
     for section, values in report.items():
-        if not isinstance(values, dict):
+        if not isinstance(values, dict) or section == "ln_baseline":
             continue
         lines += [f"## {section}", "", "| quantity | value |", "| --- | --- |"]
         lines += [
@@ -208,8 +263,8 @@ def main(argv: Sequence[str] = ()) -> int:
     args.output_dir.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
-    print("[1/4] generating the synthetic retina ...", flush=True)
-    cfg = _config(args)
+    print("[1/5] generating the synthetic retina ...", flush=True)
+    cfg = _config(args, CONFIG_NAME, args.output_dir)
     # The data_io config reads this same (cached) dataset, so training sees exactly these arrays.
     dataset = synthetic_retina(cfg.data_io.retina)
     config = dataset.config
@@ -223,11 +278,11 @@ def main(argv: Sequence[str] = ()) -> int:
     }
     print(f"      {dataset_summary}", flush=True)
 
-    print("[2/4] checking the data against the ground truth ...", flush=True)
+    print("[2/5] checking the data against the ground truth ...", flush=True)
     truth = _truth_checks(dataset)
     print(f"      spike-triggered average vs true RF (median correlation): {truth['sta_rf_correlation_median']:.3f}")
 
-    print("[3/4] training the core-readout model (config synthetic_core_readout) ...", flush=True)
+    print("[3/5] training the core-readout model (config synthetic_core_readout) ...", flush=True)
     run = fit_model(cfg)
     model = run.model.eval()
     training = {
@@ -236,17 +291,27 @@ def main(argv: Sequence[str] = ()) -> int:
         "best_checkpoint": run.best_model_path,
     }
 
-    print("[4/4] evaluating on the held-out test movie, and MEIs of one cell per type ...", flush=True)
+    baseline_metrics: dict[str, Any] | None = None
+    if not args.no_baseline:
+        print("[4/5] training the LN baseline (config synthetic_lnp, same data and budget) ...", flush=True)
+        baseline_run = fit_model(_config(args, BASELINE_CONFIG_NAME, args.output_dir / "ln_baseline"))
+        baseline_metrics, _ = _evaluate(baseline_run.model.eval(), dataset)
+        training["ln_baseline_epochs"] = int(baseline_run.model.current_epoch)
+
+    print("[5/5] evaluating on the held-out test movie, and MEIs of one cell per type ...", flush=True)
     metrics, model_rfs = _evaluate(model, dataset)
     meis = _mei_check(model, dataset)
-    report = {
+    report: dict[str, Any] = {
         "dataset": dataset_summary,
         "data_vs_truth": truth,
         "training": training,
         "test": metrics,
-        "mei_vs_truth": meis,
-        "runtime": {"seconds": round(time.perf_counter() - started, 1)},
     }
+    if baseline_metrics is not None:
+        report["ln_baseline"] = baseline_metrics
+    report["acceptance"] = acceptance_checks(metrics, baseline_metrics)
+    report["mei_vs_truth"] = meis
+    report["runtime"] = {"seconds": round(time.perf_counter() - started, 1)}
     save_pretrained(
         model,
         args.output_dir / "model",

@@ -6,15 +6,15 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-import lightning
 import torch
 from omegaconf import DictConfig, OmegaConf
 
 from openretina.data_io.base import DatasetStatistics
 from openretina.errors import DataFormatError
 from openretina.eval.evaluation import EvaluationSummary, evaluate_test_loaders, filter_by_var_ratio, write_table_csv
-from openretina.training.checkpoints import load_model_checkpoint
+from openretina.training.checkpoints import load_trained_model
 from openretina.training.data import TrainingData, load_data
+from openretina.training.environment import cache_directory, prepare_run
 
 __all__ = ["evaluate_model", "evaluate_split"]
 
@@ -82,7 +82,10 @@ def evaluate_split(
 def evaluate_model(cfg: DictConfig) -> float:
     """``openretina eval``: load ``evaluation.model_path``, the config's data, evaluate ``evaluation.data_split``.
 
-    Seeds first (so data loading is reproducible), writes into ``paths.output_dir``, returns ``corr_to_avg_mean``.
+    Prepares the process as training does (:func:`~openretina.training.environment.prepare_run`: cache directory
+    exported, seeded before data loading, matmul precision), so data and downloads resolve the same way.
+    ``evaluation.model_path`` may be a ``.ckpt`` file, a ``save_pretrained`` folder, a registered model name or a
+    URL (downloaded into ``paths.cache_dir``). Writes into ``paths.output_dir``, returns ``corr_to_avg_mean``.
     """
     evaluation = cfg.get("evaluation")
     if evaluation is None or OmegaConf.is_missing(evaluation, "model_path") or not evaluation.get("model_path"):
@@ -90,10 +93,10 @@ def evaluate_model(cfg: DictConfig) -> float:
             "evaluation.model_path is not set: pass the checkpoint to evaluate, e.g. "
             "`openretina eval evaluation.model_path=path/to/model.ckpt` with the config the model was trained with."
         )
-    if cfg.get("seed") is not None:
-        lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
+    prepare_run(cfg)
     data = load_data(cfg)
-    model = load_model_checkpoint(evaluation.model_path, "cuda" if torch.cuda.is_available() else "cpu")
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    model = load_trained_model(evaluation.model_path, device, cache_directory(cfg))
     summary = evaluate_split(
         model, data, cfg, str(evaluation.get("data_split", "test")), cfg.paths.output_dir, evaluation.model_path
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
@@ -12,15 +11,16 @@ import lightning
 import torch
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.plugins.io import CheckpointIO
 from omegaconf import DictConfig, OmegaConf
 
 from openretina.training.builders import build_callbacks, build_loggers, build_model
 from openretina.training.callbacks import EpochData, ShareCyclersAcrossRanks
-from openretina.training.checkpoints import load_model_checkpoint
+from openretina.training.checkpoints import AtomicCheckpointIO, load_model_checkpoint, remove_partial_checkpoints
 from openretina.training.data import TrainingData, load_data
+from openretina.training.environment import prepare_run
 from openretina.training.evaluate import evaluate_split
 from openretina.training.loaders import EpochCycler
-from openretina.utils.download import CACHE_DIRECTORY_ENV
 
 __all__ = ["TrainingRun", "fit_model", "train_model"]
 
@@ -28,14 +28,30 @@ log = logging.getLogger(__name__)
 
 
 def _resume_path(cfg: DictConfig, trainer: lightning.Trainer) -> str | None:
-    """``ckpt_path``: None, a path, or ``last`` (the run's ``last.ckpt``, if it exists; else train from scratch)."""
+    """``ckpt_path``: None, a path, or ``last`` (the run's ``last.ckpt``, if it exists; else train from scratch).
+
+    Resuming a run directory first deletes the temporary files a killed writer left in its checkpoint folder.
+    """
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path != "last":
         return ckpt_path
     callback = trainer.checkpoint_callback
     dirpath = getattr(callback, "dirpath", None)
-    last = Path(dirpath) / "last.ckpt" if dirpath else None
-    return str(last) if last is not None and last.is_file() else None
+    if not dirpath:
+        return None
+    if trainer.is_global_zero:
+        remove_partial_checkpoints(dirpath)
+    last = Path(dirpath) / "last.ckpt"
+    return str(last) if last.is_file() else None
+
+
+def _plugins(trainer_cfg: DictConfig) -> list[Any]:
+    """The configured ``trainer.plugins`` plus :class:`AtomicCheckpointIO` unless one of them is a CheckpointIO."""
+    configured = trainer_cfg.get("plugins")
+    plugins = list(instantiate(configured)) if configured else []
+    if not any(isinstance(plugin, CheckpointIO) for plugin in plugins):
+        plugins.append(AtomicCheckpointIO())
+    return plugins
 
 
 def _strategy_for(strategy: Any, num_sessions: int) -> Any:
@@ -85,12 +101,7 @@ def train_model(cfg: DictConfig) -> dict[str, float]:
 
 def fit_model(cfg: DictConfig) -> TrainingRun:
     """:func:`train_model`, returning the trained model and its data along with the metrics."""
-    if cfg.get("paths", {}).get("cache_dir"):
-        os.environ[CACHE_DIRECTORY_ENV] = str(Path(cfg.paths.cache_dir).expanduser())
-    if cfg.get("seed") is not None:
-        lightning.seed_everything(int(cfg.seed), workers=True, verbose=False)
-    if cfg.get("matmul_precision") is not None:
-        instantiate(cfg.matmul_precision)
+    prepare_run(cfg)
     output_dir = Path(cfg.paths.output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     (output_dir / "config_resolved.yaml").write_text(OmegaConf.to_yaml(cfg, resolve=True))
@@ -98,11 +109,15 @@ def fit_model(cfg: DictConfig) -> TrainingRun:
     data = load_data(cfg)
     model = build_model(cfg, data.data_info)
     if cfg.get("only_train_readout", False):
-        model.core.requires_grad_(False)
+        # Frozen entirely: no gradients, and eval mode so batch-norm statistics stay as trained (the reference's
+        # froze only the gradients). Lightning keeps a submodule's mode across its validation loops.
+        core = cast(torch.nn.Module, model.core)
+        core.requires_grad_(False).eval()
     train_cycler = cast(EpochCycler, data.loaders.train.dataset)
     trainer: lightning.Trainer = instantiate(
         cfg.trainer,
         strategy=_strategy_for(cfg.trainer.get("strategy", "auto"), len(data.responses)),
+        plugins=_plugins(cfg.trainer),
         logger=build_loggers(cfg.get("logger")),
         callbacks=[
             *build_callbacks(cfg.get("training_callbacks")),
