@@ -274,6 +274,12 @@ class STSeparableBatchConv3d(_SpaceTimeConv):
             self._frozen_kernel = cached
         return cached[2]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Pickled and copied without the kernel cache (a derived value; whole-module checkpoints stay plain)."""
+        state = self.__dict__.copy()
+        state["_frozen_kernel"] = None
+        return state
+
     def _build_separable_kernel(self, data_key: str | None) -> SeparableKernel:
         sin_basis, cos_basis = temporal_basis(
             torch.exp(self.log_speed(data_key)), self.temporal_kernel_size, self.subsampling_factor
