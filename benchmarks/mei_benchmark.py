@@ -209,7 +209,12 @@ def markdown(result: dict) -> str:
     for name, value in result["seconds_per_neuron"].items():
         versus_package = f"{package[name]:.1f}x" if package else "not measured"
         lines.append(f"| {name} | {value:.3f} | {result['speedup_vs_reference_style'][name]:.1f}x | {versus_package} |")
-    lines += ["", "Reproduce: `.venv/bin/python benchmarks/mei_benchmark.py`.", ""]
+    lines += [
+        "",
+        "Reproduce: `.venv/bin/python benchmarks/mei_benchmark.py --reference-python REF/bin/python` (REF: a venv with "
+        "`pip install torch==2.13.0 openretina==1.1.1`; without the option the reference package is not measured).",
+        "",
+    ]
     return "\n".join(lines)
 
 
