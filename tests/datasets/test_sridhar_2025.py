@@ -33,6 +33,7 @@ from openretina.data_io.sridhar_2025.dataloaders import (
     frame_movie_loader,
     infer_noise_folders,
     process_fixations,
+    receptive_field_location,
     white_noise_loader,
 )
 from openretina.data_io.sridhar_2025.responses import load_responses, response_splits_from_pickles
@@ -473,3 +474,20 @@ def test_loaders_check_the_data_io_containers(nm_root: Path) -> None:
         nm_loaders(nm_root, movies_dictionary=movies)
     matching = build_movies_from_responses(nm_root, files, channels=1, height=40, width=45)
     nm_loaders(nm_root, movies_dictionary=matching, neuron_data_dictionary=response_splits_from_pickles(nm_root, files))
+
+
+def test_receptive_field_location_in_the_loaders_frame(nm_root: Path, wn_root: Path) -> None:
+    def peak_variance_pixel(root: Path, retina: str, cell: int, flip: bool, crop: tuple[int, int, int, int]) -> list:
+        sta = np.load(root / "stas" / f"cell_data_{retina}_WN_stas_cell_{cell}.npy")
+        sta = sta[:, ::-1] if flip else sta
+        top, bottom, left, right = crop
+        variance = sta[:, top : sta.shape[1] - bottom, left : sta.shape[2] - right].var(axis=0)
+        return [int(v) for v in np.unravel_index(np.argmax(variance), variance.shape)]
+
+    nm = receptive_field_location(nm_root, "02", 2, flip_sta=True, big_crops={"01": (0, 0, 0, 0), "02": NM_CROP})
+    assert nm == peak_variance_pixel(nm_root, "02", 2, True, NM_CROP)
+    wn = receptive_field_location(wn_root, "01", 1, flip_sta=False, crop=20)  # no big_crops: the plain crop
+    assert wn == peak_variance_pixel(wn_root, "01", 1, False, (20, 20, 20, 20))
+    assert all(isinstance(v, int) for v in nm + wn)  # plain ints: a model's hyper-parameters stay serialisable
+    with pytest.raises(DataFileNotFoundError, match="cell 7"):
+        receptive_field_location(wn_root, "01", 7, flip_sta=False)

@@ -7,20 +7,26 @@ test touches the network; the real kernel sizes are kept, only batch sizes, chun
 from __future__ import annotations
 
 import json
+import pickle
 from pathlib import Path
 from typing import Any
 
 import h5py
 import numpy as np
 import pytest
+import torch
 from hydra import compose, initialize_config_dir
-from hydra.utils import call
-from omegaconf import DictConfig, open_dict
+from hydra.utils import call, instantiate
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from openretina.cli.hydra_app import CONFIG_DIR
 from openretina.data_io.base import MoviesTrainTestSplit, ResponsesTrainTestSplit
-from openretina.data_io.sridhar_2025.sample_data import write_sample_natural_movie, write_sample_white_noise
-from openretina.training.train import train_model
+from openretina.data_io.sridhar_2025.sample_data import (
+    SampleRecording,
+    write_sample_natural_movie,
+    write_sample_white_noise,
+)
+from openretina.training.train import fit_model, train_model
 
 from .conftest import ONE_STEP
 
@@ -31,7 +37,12 @@ HOEFLING = [
     "hoefling_2024_core_readout_low_res_lnp",
 ]
 GENERIC = ["karamanlis_2024_core_readout", "maheswaranathan_2023_core_readout", "maheswaranathan_2023_LNP"]
-SRIDHAR = ["vystrcilova_2024_nm_cnn", "vystrcilova_2024_wn_cnn"]
+SRIDHAR_CNN = ["vystrcilova_2024_nm_cnn", "vystrcilova_2024_wn_cnn"]
+# Spatial-contrast models with fixed STA filters (no core, no optimizer group): tested for their own values below.
+SRIDHAR_SC = ["sridhar_2025_nm_sc_multicell", "sridhar_2025_wn_sc_multicell"]
+# One cell of one retina (single-cell dataloader): the LN and spatial-contrast models of that cell.
+SRIDHAR_SINGLE_CELL = ["sridhar_2025_nm_sc", "sridhar_2025_wn_sc", "vystrcilova_2024_nm_ln", "vystrcilova_2024_wn_ln"]
+SRIDHAR = [*SRIDHAR_CNN, *SRIDHAR_SC, *SRIDHAR_SINGLE_CELL]
 DATASET_CONFIGS = [*HOEFLING, *GENERIC, "goldin_2022_core_readout", *SRIDHAR]
 
 # Reference architecture values per experiment (spec 8.3): (in_shape, hidden_channels, temporal, spatial kernels).
@@ -104,6 +115,12 @@ SHRINK = {
         "dataloader.time_chunk_size=10",
         "model.hidden_channels=[4,4]",
     ],
+    "sridhar_2025_nm_sc_multicell": ["dataloader.batch_size=1", "dataloader.time_chunk_size=10"],
+    "sridhar_2025_wn_sc_multicell": ["dataloader.batch_size=1", "dataloader.time_chunk_size=10"],
+    **{
+        name: ["dataloader.batch_size=1", "dataloader.time_chunk_size=10", "dataloader.cell_index=1"]
+        for name in SRIDHAR_SINGLE_CELL  # the sample recordings have 3 cells (the published defaults are 272 / 2)
+    },
 }
 
 
@@ -150,9 +167,12 @@ def replace_data_source(cfg: DictConfig, name: str) -> None:
     """Point ``data_io.stimuli`` / ``responses`` at tiny data of the config's (C, H, W); nothing is downloaded."""
     if name in SRIDHAR:  # tiny files in the native layout, read by the config's own data_io and dataloader
         sessions = list(cfg.data_io.sessions)[:2]
-        write = write_sample_natural_movie if name.endswith("_nm_cnn") else write_sample_white_noise
+        write = write_sample_natural_movie if "_nm_" in name else write_sample_white_noise
+        # STAs as long as the spatial-contrast models' temporal filters (the CNNs only use their locations).
+        sta_frames = int(cfg.model.get("temporal_crop_frames") or 4)
+        recording = SampleRecording(sta_shape=(sta_frames, 150, 200))
         with open_dict(cfg):
-            cfg.paths.data_dir = str(write(Path(cfg.paths.log_dir), sessions))
+            cfg.paths.data_dir = str(write(Path(cfg.paths.log_dir), sessions, recording))
             cfg.data_io.sessions = sessions
         return
     channels, _, height, width = cfg.model.in_shape
@@ -187,7 +207,7 @@ def test_every_dataset_config_is_shipped() -> None:
     assert set(DATASET_CONFIGS) <= shipped
 
 
-@pytest.mark.parametrize("name", DATASET_CONFIGS)
+@pytest.mark.parametrize("name", list(EXPECTED_ARCHITECTURE))
 def test_config_has_the_reference_architecture_and_remote_data(name: str) -> None:
     cfg = compose_config(name, ["trainer.max_epochs=5", "+trainer.limit_train_batches=1"])
     in_shape, hidden, temporal, spatial = EXPECTED_ARCHITECTURE[name]
@@ -281,6 +301,89 @@ def test_config_trains_one_step_and_evaluates(name: str, tmp_path: Path) -> None
     assert np.isfinite(metrics["test_corr_to_avg_mean"])
     run = tmp_path / "run"
     assert (run / "csv" / "metrics.csv").is_file()
-    assert any(path.name.endswith("_final.ckpt") for path in (run / "checkpoints").glob("*.ckpt"))
+    # Core-readout models also write a *_final checkpoint after testing; the single-cell models only the best one.
+    final = "" if name in SRIDHAR_SINGLE_CELL else "_final"
+    assert any(path.name.endswith(f"{final}.ckpt") for path in (run / "checkpoints").glob("*.ckpt"))
     summary = json.loads((run / "evaluation" / "test_summary.json").read_text())
-    assert summary["n_neurons_total"] == 6
+    # Two sessions of three neurons; the spatial-contrast configs train the cells of one retina, the single-cell
+    # configs one cell.
+    expected = 1 if name in SRIDHAR_SINGLE_CELL else 3 if name in SRIDHAR_SC else 6
+    assert summary["n_neurons_total"] == expected
+
+
+def single_cell_config(kind: str, tmp_path: Path) -> DictConfig:
+    """The multi-cell spatial-contrast config of ``kind`` on sample data, with the single-cell loaders (cell 1)."""
+    name = f"sridhar_2025_{kind}_sc_multicell"
+    overrides = [
+        f"paths.log_dir={tmp_path}",
+        f"paths.output_dir={tmp_path / 'run'}",
+        *ONE_STEP,
+        *SHRINK[name],
+        f"dataloader=sridhar_2025_{kind}_single_cell",
+        "dataloader.cell_index=1",  # the sample recordings have 3 cells (the published default is 272 / 2)
+    ]
+    cfg = compose_config(name, overrides)
+    replace_data_source(cfg, name)
+    return cfg
+
+
+@pytest.mark.parametrize("kind", ["nm", "wn"])
+def test_single_cell_dataloader_config_trains_one_cell(kind: str, tmp_path: Path) -> None:
+    cfg = single_cell_config(kind, tmp_path)
+    retina = "01" if kind == "nm" else "04"
+    assert cfg.dataloader.retina_index == retina and cfg.dataloader.num_of_layers == 1
+    run = fit_model(cfg)
+    assert run.data.data_info["n_neurons_dict"] == {retina: 1}
+    assert list(run.data.data_info["sessions_kwargs"][retina]["cell_indices"]) == [1]
+    assert np.isfinite(run.metrics["test_corr_to_avg_mean"])
+    # The targets are cell 1's recorded responses, after the 29 frames of the 30-frame temporal filter.
+    train: Any = run.data.dataloaders["train"][retina].dataset
+    response_file = Path(cfg.paths.data_dir) / cfg.data_io.response_files[retina]
+    recorded = pickle.loads(response_file.read_bytes())["train_responses"]
+    trial = int(train.trial_ids[0])
+    np.testing.assert_allclose(train[0].targets.numpy(), recorded[1, 29:39, trial][:, None], rtol=1e-6)
+    summary = json.loads((tmp_path / "run" / "evaluation" / "test_summary.json").read_text())
+    assert summary["n_neurons_total"] == 1
+
+
+@pytest.mark.parametrize("kind", ["nm", "wn"])
+def test_single_cell_model_configs_build_the_cell_models(kind: str, tmp_path: Path) -> None:
+    cfg = single_cell_config(kind, tmp_path)
+    retina = cfg.dataloader.retina_index
+    stimulus = torch.zeros(2, 1, 39, 80, 90)  # 10 predicted frames after a 30-frame temporal filter
+    with open_dict(cfg):
+        cfg.model = OmegaConf.load(CONFIG_DIR / "model" / "single_cell_lnp.yaml")
+        cfg.model.in_shape = [1, 30, 80, 90]
+        cfg.model.rf_location = [40, 3]
+    lnp = instantiate(cfg.model)
+    assert lnp.spat_kernel_size == (15, 15) and lnp.learning_rate == 0.005 and not lnp.normalize_weights
+    assert lnp.smooth_weight_spat == lnp.smooth_weight_temp == lnp.sparse_weight == 1.0
+    assert lnp.crop_input(stimulus).shape[-2:] == (15, 15) and lnp(stimulus).shape == (2, 10, 1)
+    with open_dict(cfg):
+        cfg.model = OmegaConf.load(CONFIG_DIR / "model" / "single_cell_sc.yaml")
+        cfg.model.in_shape = [1, 39, 80, 90]
+        cfg.model.sta_file_name = f"cell_data_{retina}_WN_stas_cell_1.npy"
+    sc = instantiate(cfg.model)  # the STA folder of the data (paths.data_dir/stas)
+    assert tuple(sc.spatial_filter.shape) == (15, 15) and tuple(sc.temporal_filter.shape) == (30,)
+    initial = [float(p) for p in (sc.w, sc.nl_a, sc.nl_b, sc.nl_c)]
+    assert initial == [0.0, 4.0, 1.0, -5.0] and sc.learning_rate == 0.01
+    assert sc(stimulus).shape == (2, 10, 1)
+
+
+@pytest.mark.parametrize(("name", "retina", "flip"), [(SRIDHAR_SC[0], "01", True), (SRIDHAR_SC[1], "04", False)])
+def test_spatial_contrast_multicell_configs_have_the_reference_values(name: str, retina: str, flip: bool) -> None:
+    cfg = compose_config(name, ["dataloader.retina_index='02'"])
+    assert list(cfg.data_io.sessions) == ["02"]  # follows dataloader.retina_index
+    cfg = compose_config(name)
+    assert cfg.dataloader.retina_index == retina and list(cfg.data_io.sessions) == [retina]
+    assert (
+        cfg.dataloader.num_of_frames == 30 and cfg.dataloader.num_of_layers == 1 and cfg.dataloader.cell_index is None
+    )
+    model = cfg.model
+    assert model._target_ == "openretina.models.spatial_contrast.SpatialContrastCoreReadout"
+    assert list(model.in_shape) == [1, 132, 80, 90] and model.flip_sta is flip
+    assert model.sta_file_pattern == "cell_data_{retina_index}_WN_stas_cell_{cell_index}.npy"
+    assert model.sta_dir.file_path == f"{cfg.paths.data_dir}/stas" and cfg.paths.data_dir.startswith(HF_REPO)
+    assert (model.temporal_crop_frames, model.sigma_contour, model.learning_rate) == (30, 3.0, 0.01)
+    assert (model.w_init, model.a_init, model.b_init, model.c_init) == (0.0, 4.0, 1.0, -5.0)
+    assert list(cfg.logger) == ["csv"] and cfg.exp_name == name

@@ -189,6 +189,18 @@ class SingleCellSeparatedLNP(lightning.LightningModule):
         self.log("val_evaluation_loss", self.evaluation_loss(output, targets), prog_bar=True, **log)
         return loss
 
+    def test_step(self, batch: tuple[str, Any], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Per-element loss and evaluation metric on one test batch, logged under the metrics' class names."""
+        _, (inputs, targets) = batch
+        output = self.forward(inputs)
+        loss = self.loss(output, targets) / output.numel()
+        evaluation = self.evaluation_loss(output, targets)
+        self.log_dict(
+            {type(self.loss).__name__: loss, type(self.evaluation_loss).__name__: evaluation},
+            batch_size=inputs.shape[0],
+        )
+        return loss
+
     def configure_optimizers(self) -> OptimizerLRSchedulerConfig:
         """AdamW plus ReduceLROnPlateau on ``val_evaluation_loss``."""
         return configure_optimizer_and_scheduler(

@@ -115,9 +115,12 @@ class SingleCellSpatialContrast(lightning.LightningModule):
         c_init: float = 0.0,
         loss: nn.Module | None = None,
         validation_loss: nn.Module | None = None,
+        n_neurons_dict: Mapping[str, int] | None = None,
+        data_info: Mapping[str, Any] | None = None,
     ) -> None:
+        # n_neurons_dict / data_info are passed by the training builder to every model; one cell needs neither.
         super().__init__()
-        self.save_hyperparameters(ignore=["loss", "validation_loss"], logger=False)
+        self.save_hyperparameters(ignore=["loss", "validation_loss", "n_neurons_dict", "data_info"], logger=False)
         channels, _, height, width = (int(v) for v in in_shape)
         if channels != 1:
             raise DataShapeError(
@@ -185,6 +188,21 @@ class SingleCellSpatialContrast(lightning.LightningModule):
         self.log("val_loss", loss, prog_bar=True, **log)
         self.log("val_evaluation_loss", self.validation_loss(output, targets), **log)
         self.log("val_correlation", self.correlation_metric(output, targets), prog_bar=True, **log)
+        return loss
+
+    def test_step(self, batch: tuple[str, Any], batch_idx: int, dataloader_idx: int = 0) -> torch.Tensor:
+        """Loss, evaluation loss and correlation on one test batch, logged under the metrics' class names."""
+        _, (inputs, targets) = batch
+        output = self.forward(inputs)
+        loss = self.loss(output, targets)
+        self.log_dict(
+            {
+                type(self.loss).__name__: loss,
+                type(self.validation_loss).__name__: self.validation_loss(output, targets),
+                "test_correlation": self.correlation_metric(output, targets),
+            },
+            batch_size=inputs.shape[0],
+        )
         return loss
 
     def on_train_batch_end(self, outputs: Any, batch: Any, batch_idx: int) -> None:

@@ -50,6 +50,7 @@ __all__ = [
     "flatten_collate_fn",
     "frame_movie_loader",
     "process_fixations",
+    "receptive_field_location",
     "white_noise_loader",
 ]
 
@@ -239,6 +240,29 @@ def _locations(
     root: Path, sta_dir: str, retina: str, cells: Sequence[int], crop: Crop, flip_sta: bool, enabled: bool
 ) -> np.ndarray | None:
     return get_locations_from_stas(root / sta_dir, retina, cells, crop, flip_sta) if enabled else None
+
+
+def receptive_field_location(
+    basepath: str | Path,
+    retina_index: str,
+    cell_index: int,
+    *,
+    flip_sta: bool,
+    big_crops: Mapping[str, Crop] | Crop | None = None,
+    crop: Crop = 0,
+    retina_specific_crops: bool = True,
+    sta_dir: str = "stas",
+) -> list[int]:
+    """``[row, col]`` of one cell's receptive-field centre in the frames its loader serves.
+
+    The same STA search and window crop as the loaders' locations (``big_crops``/``crop``/``retina_specific_crops``
+    as given to the loader; ``flip_sta`` True for natural movies, False for white noise), so a single-cell model
+    can be centred on its cell from a config (the reference left that to the user). ``basepath`` may be a URL.
+    """
+    root = get_local_file_path(str(basepath), what="Sridhar 2025 STA files")
+    retina_crop = _retina_crop(big_crops, retina_index, crop, retina_specific_crops)
+    row, col = get_locations_from_stas(root / sta_dir, retina_index, [cell_index], retina_crop, flip_sta)[0]
+    return [int(row), int(col)]
 
 
 def _warn_unused(kwargs: Mapping[str, Any], loader: str) -> None:
