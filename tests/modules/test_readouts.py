@@ -667,3 +667,28 @@ def test_apply_constraints_on_multi_readout() -> None:
         readout["s"].features.fill_(-1.0)
     readout.apply_constraints()
     assert readout["s"].features.abs().max().item() == 0.0
+
+
+def test_frozen_gaussian_masks_are_computed_once_and_follow_weight_changes() -> None:
+    import copy
+    import pickle
+
+    readout = GaussianMaskReadout((2, 3, 4, 6), 5)
+    x = torch.randn(2, 2, 3, 4, 6, generator=torch.Generator().manual_seed(0))
+    calls: list[int] = []
+    original = readout.get_mask
+    readout.get_mask = lambda: calls.append(1) or original()  # type: ignore[method-assign]
+    readout.requires_grad_(False)
+    first, second = readout(x), readout(x)
+    assert len(calls) == 1 and torch.equal(first, second)
+    readout.mask_mean.data[0] += 0.3  # through .data: still noticed
+    moved = readout(x)
+    assert len(calls) == 2 and not torch.equal(moved[..., 0], first[..., 0])
+    torch.testing.assert_close(moved[..., 1:], first[..., 1:])  # the other neurons' masks did not move
+    readout.requires_grad_(True)
+    readout(x).sum().backward()
+    assert len(calls) == 3 and readout.mask_mean.grad is not None  # training: fresh masks with a graph
+    plain = GaussianMaskReadout((2, 3, 4, 6), 5).requires_grad_(False)
+    expected = plain(x)
+    assert b"frozen_cache" not in pickle.dumps(plain)  # the cache lives outside the module: never pickled
+    torch.testing.assert_close(copy.deepcopy(plain)(x), expected)

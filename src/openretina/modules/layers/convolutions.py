@@ -52,6 +52,7 @@ from openretina.modules.layers._separable_fast import (
     separable_conv3d,
     set_conv_backend,
 )
+from openretina.modules.layers.frozen_cache import cached_while_frozen
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -127,11 +128,6 @@ def temporal_smoothing(sin: torch.Tensor, cos: torch.Tensor) -> torch.Tensor:
     """
     weights = torch.linspace(0.1, 0.9, sin.shape[-1], device=sin.device, dtype=sin.dtype)
     return ((weights * sin).pow(2).sum() + (weights * cos).pow(2).sum()) / sin.shape[0]
-
-
-def _same_tensor(a: torch.Tensor, b: torch.Tensor) -> bool:
-    """Same dtype, device, shape and values."""
-    return a.dtype == b.dtype and a.device == b.device and a.shape == b.shape and torch.equal(a, b)
 
 
 def _split_input(input_: ConvInput) -> tuple[torch.Tensor, str | None]:
@@ -230,8 +226,6 @@ class STSeparableBatchConv3d(_SpaceTimeConv):
         kernel_shape = (out_channels, in_channels, 1, self.spatial_kernel_size, self.spatial_kernel_size2)
         self.weight_spatial = nn.Parameter(0.01 * torch.randn(kernel_shape))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
-        # (data_key, copies of the weights it was built from, kernel) of the last kernel built for frozen weights.
-        self._frozen_kernel: tuple[str | None, tuple[torch.Tensor, ...], SeparableKernel] | None = None
 
     @staticmethod
     def temporal_weights(
@@ -258,27 +252,12 @@ class STSeparableBatchConv3d(_SpaceTimeConv):
     def separable_kernel(self, data_key: str | None = None) -> SeparableKernel:
         """Temporal and spatial factors plus the shared basis, as consumed by the fast paths.
 
-        Rebuilt on every call while gradients can flow into the weights (training). With frozen weights (evaluation,
-        stimulus optimisation) the kernel is built once and reused while the weights keep their values: they are
-        compared with a copy on every call (a few thousand numbers, far cheaper than the rebuild), so no way of
-        changing them, ``.data`` included, can leave a stale kernel.
+        Rebuilt on every call while gradients can flow into the weights (training); with frozen weights (evaluation,
+        stimulus optimisation) built once and reused while the weights keep their values (see
+        :func:`~openretina.modules.layers.frozen_cache.cached_while_frozen`).
         """
         weights = (self.log_speed(data_key), self.sin_weights, self.cos_weights, self.weight_spatial)
-        if torch.compiler.is_compiling() or (torch.is_grad_enabled() and any(w.requires_grad for w in weights)):
-            return self._build_separable_kernel(data_key)
-        cached = self._frozen_kernel
-        if cached is None or cached[0] != data_key or not all(map(_same_tensor, cached[1], weights)):
-            with torch.no_grad():
-                kernel = self._build_separable_kernel(data_key)
-            cached = (data_key, tuple(w.detach().clone() for w in weights), kernel)
-            self._frozen_kernel = cached
-        return cached[2]
-
-    def __getstate__(self) -> dict[str, Any]:
-        """Pickled and copied without the kernel cache (a derived value; whole-module checkpoints stay plain)."""
-        state = self.__dict__.copy()
-        state["_frozen_kernel"] = None
-        return state
+        return cached_while_frozen(self, data_key, weights, lambda: self._build_separable_kernel(data_key))
 
     def _build_separable_kernel(self, data_key: str | None) -> SeparableKernel:
         sin_basis, cos_basis = temporal_basis(

@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from openretina.errors import DataShapeError
+from openretina.modules.layers.frozen_cache import cached_while_frozen
 from openretina.modules.readout.base import Readout, Reduction
 
 if TYPE_CHECKING:
@@ -129,8 +130,9 @@ class GaussianMaskReadout(Readout):
 
     @property
     def masks(self) -> torch.Tensor:
-        """Normalised masks in the reference layout (height, width, neurons)."""
-        return self.get_mask().permute(1, 2, 0)
+        """Normalised masks in the reference layout (height, width, neurons); computed once while frozen."""
+        sources = (self.mask_log_var, self.mask_mean, self.grid)
+        return cached_while_frozen(self, "masks", sources, lambda: self.get_mask().permute(1, 2, 0))
 
     def _feature_weights(self) -> torch.Tensor:
         """Feature weights as used in ``forward``: clamped to ≥ 0 when ``positive`` (no in-place change)."""
