@@ -37,17 +37,26 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, Sampler
 
+from dataloader_process_runner import (  # the data both packages are timed on; a sibling script, not a package
+    BATCH,
+    CHANNELS,
+    CHUNK,
+    CLIP,
+    HEIGHT,
+    N_VAL_CLIPS,
+    NEURONS_PER_SESSION,
+    SESSIONS,
+    TEST_FRAMES,
+    TRAIN_FRAMES,
+    WIDTH,
+    in_memory_dataset,
+)
 from openretina.data_io._memory import PeakRssAnon
 from openretina.data_io.base import MoviesTrainTestSplit, ResponsesTrainTestSplit
 from openretina.data_io.base_dataloader import DataPoint, multiple_movies_dataloaders
 from openretina.data_io.cyclers import LongCycler
 
-CHANNELS, HEIGHT, WIDTH = 2, 18, 16
 FRAME_BYTES = CHANNELS * HEIGHT * WIDTH * 4
-TRAIN_FRAMES, TEST_FRAMES = 16_200, 750
-CLIP, N_VAL_CLIPS, CHUNK, BATCH = 150, 15, 50, 128
-NEURONS_PER_SESSION = 50
-SESSIONS = ("session_1", "session_2")
 GB = 1024**3
 
 
@@ -105,23 +114,6 @@ def reference_style_train_loaders(
 
 
 # --- data -------------------------------------------------------------------------------------------------------
-
-
-def in_memory_dataset(seed: int = 0) -> tuple[dict[str, MoviesTrainTestSplit], dict[str, ResponsesTrainTestSplit]]:
-    """A shared random movie and random responses for two sessions, all in RAM."""
-    rng = np.random.default_rng(seed)
-    movie = MoviesTrainTestSplit(
-        train=rng.standard_normal((CHANNELS, TRAIN_FRAMES, HEIGHT, WIDTH), dtype=np.float32),
-        test=rng.standard_normal((CHANNELS, TEST_FRAMES, HEIGHT, WIDTH), dtype=np.float32),
-    )
-    responses = {
-        session: ResponsesTrainTestSplit(
-            train=rng.random((NEURONS_PER_SESSION, TRAIN_FRAMES), dtype=np.float32),
-            test=rng.random((NEURONS_PER_SESSION, TEST_FRAMES), dtype=np.float32),
-        )
-        for session in SESSIONS
-    }
-    return {session: movie for session in SESSIONS}, responses
 
 
 def write_memmap_dataset(directory: Path, n_frames: int, frames_per_chunk: int = 100_000) -> tuple[Path, Path]:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from typing import Any
 
 import numpy as np
 import torch
@@ -25,17 +26,12 @@ NEURONS_PER_SESSION = 50
 SESSIONS = ("session_1", "session_2")
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--epochs", type=int, default=10)
-    parser.add_argument("--repeats", type=int, default=1)
-    args = parser.parse_args()
-    torch.set_num_threads(1)
+def in_memory_dataset(seed: int = 0) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The benchmark's data (also used by ``dataloader_benchmark.py``): a shared random movie and random responses
+    for two sessions, in RAM, as ``(movies, responses)`` dictionaries of the containers of whichever package runs."""
     from openretina.data_io.base import MoviesTrainTestSplit, ResponsesTrainTestSplit
-    from openretina.data_io.base_dataloader import multiple_movies_dataloaders
-    from openretina.data_io.cyclers import LongCycler
 
-    rng = np.random.default_rng(0)  # the same draws, in the same order, as dataloader_benchmark.in_memory_dataset
+    rng = np.random.default_rng(seed)
     movie = MoviesTrainTestSplit(
         train=rng.standard_normal((CHANNELS, TRAIN_FRAMES, HEIGHT, WIDTH), dtype=np.float32),
         test=rng.standard_normal((CHANNELS, TEST_FRAMES, HEIGHT, WIDTH), dtype=np.float32),
@@ -47,7 +43,19 @@ def main() -> None:
         )
         for session in SESSIONS
     }
-    movies = {session: movie for session in SESSIONS}
+    return {session: movie for session in SESSIONS}, responses
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--repeats", type=int, default=1)
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    from openretina.data_io.base_dataloader import multiple_movies_dataloaders
+    from openretina.data_io.cyclers import LongCycler
+
+    movies, responses = in_memory_dataset()
     loaders = multiple_movies_dataloaders(responses, movies, CHUNK, BATCH, 42, CLIP, N_VAL_CLIPS)["train"]
     for _ in range(args.repeats):
         samples = 0
