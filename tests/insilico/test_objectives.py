@@ -129,6 +129,16 @@ def test_inner_neuron_objective_reads_one_unit_and_leaves_no_hooks() -> None:
     assert all(not module._forward_hooks for module in model.modules())
 
 
+def test_inner_neuron_objective_with_one_channel_per_stimulus() -> None:
+    objective = InnerNeuronVisualizationObjective(TwoLayerModel(), reducer=MeanReducer(axis=0))
+    objective.set_layer_channel("core_0", channel=[2, 0])
+    x = torch.arange(2 * 2 * 9, dtype=torch.float32).reshape(2, 1, 2, 3, 3)
+    # Stimulus 0 on channel 2 (3 x input, centre 4 and 13 -> 25.5); stimulus 1 on channel 0 (centre 22 and 31).
+    torch.testing.assert_close(objective.per_stimulus(x), torch.tensor([25.5, 26.5]))
+    with pytest.raises(DataShapeError, match="3 stimuli for 2 channels"):
+        objective.per_stimulus(torch.zeros(3, 1, 2, 3, 3))
+
+
 def test_jittered_objective_shifts_each_stimulus_and_is_seedable() -> None:
     class FirstPixel(nn.Module):
         def forward(self, x: torch.Tensor, data_key: str | None = None) -> torch.Tensor:

@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from openretina.errors import DataFormatError, DataShapeError
+from openretina.errors import DataFormatError
 from openretina.insilico.stimulus_optimization import (
     ChangeNormJointlyClipRangeSeparately,
     IncreaseObjective,
@@ -119,8 +119,7 @@ def load_model(
 class ChannelPerStimulusObjective(InnerNeuronVisualizationObjective):
     """Many inner-unit MEIs at once: stimulus ``b`` drives channel ``channels[b]`` of ``layer`` at its centre.
 
-    Input: (batch, channels, time, height, width) with ``batch == len(channels)``; the layer output must be
-    (batch, layer channels, time, height, width). ``per_stimulus`` output: (batch,).
+    Input: (batch, channels, time, height, width) with ``batch == len(channels)``. ``per_stimulus`` output: (batch,).
     """
 
     def __init__(
@@ -132,24 +131,7 @@ class ChannelPerStimulusObjective(InnerNeuronVisualizationObjective):
         response_reducer: ResponseReducer,
     ) -> None:
         super().__init__(model, data_key, response_reducer)
-        self.set_layer_channel(layer, channels[0])
-        self.channels = list(channels)
-
-    def per_stimulus(self, stimulus: torch.Tensor) -> torch.Tensor:
-        """Reduced activation of each stimulus' own channel, ``(batch,)``."""
-        if stimulus.shape[0] != len(self.channels):
-            raise DataShapeError(
-                f"ChannelPerStimulusObjective: {stimulus.shape[0]} stimuli for {len(self.channels)} channels; give "
-                "one stimulus per channel."
-            )
-        with self._capture(self.layer_name) as outputs:
-            self.model_forward(stimulus)
-        activation = outputs[-1]
-        height, width = activation.shape[-2:]
-        rows = torch.arange(len(self.channels), device=activation.device)
-        channels = torch.tensor(self.channels, device=activation.device)
-        trace = activation[rows, channels, :, height // 2, width // 2]  # (batch, time)
-        return self._response_reducer.forward_batch(trace)
+        self.set_layer_channel(layer, channels)
 
 
 @dataclass

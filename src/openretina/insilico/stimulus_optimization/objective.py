@@ -443,8 +443,9 @@ class InnerNeuronVisualizationObjective(PerStimulusObjective):
     """Activation of one channel of an internal layer at one spatial position (default: the centre).
 
     Layers are named by their module path joined with ``_`` (e.g. ``core_features_layer0_conv``); see
-    :meth:`layer_names`. Choose one with :meth:`set_layer_channel`. A forward hook is attached to that layer
-    only while the objective runs, so no hooks or activations outlive a call.
+    :meth:`layer_names`. Choose one with :meth:`set_layer_channel`; a list of channels optimises many units at
+    once (stimulus ``b`` drives ``channels[b]``). A forward hook is attached to that layer only while the
+    objective runs, so no hooks or activations outlive a call.
     Input: (batch, channels, time, height, width). The layer output must be (batch, channels, time, height, width);
     ``per_stimulus`` output: (batch,).
     """
@@ -462,20 +463,28 @@ class InnerNeuronVisualizationObjective(PerStimulusObjective):
         self._response_reducer = _pick_reducer("InnerNeuronVisualizationObjective", response_reducer, reducer)
         self.layer_name = ""
         self.channel_id = -1
+        self.stimulus_channels: list[int] | None = None  # one channel per stimulus, when a list was chosen
         self.position: tuple[int, int] | None = None
 
     def layer_names(self) -> list[str]:
         """Names of every submodule that can be chosen as a layer."""
         return list(self._modules)
 
-    def set_layer_channel(self, layer: str, channel: int, position: tuple[int, int] | None = None) -> None:
-        """Maximise ``channel`` of ``layer`` at ``position`` = (row, column) of its output (None: the centre)."""
+    def set_layer_channel(
+        self, layer: str, channel: int | Sequence[int], position: tuple[int, int] | None = None
+    ) -> None:
+        """Maximise ``channel`` of ``layer`` at ``position`` = (row, column) of its output (None: the centre).
+
+        With a sequence of channels, stimulus ``b`` of a batch maximises ``channel[b]`` (the batch size must match).
+        """
         if layer not in self._modules:
             raise ValueError(
                 f"InnerNeuronVisualizationObjective: unknown layer {layer!r}; expected one of {self.layer_names()}."
             )
         self.layer_name = layer
-        self.channel_id = channel
+        channels = _as_index_list(channel)
+        self.stimulus_channels = None if isinstance(channel, int) else channels
+        self.channel_id = channels[0]
         self.position = position
 
     @contextmanager
@@ -515,7 +524,17 @@ class InnerNeuronVisualizationObjective(PerStimulusObjective):
             )
         height, width = activation.shape[-2:]
         row, column = self.position if self.position is not None else (height // 2, width // 2)
-        trace = activation[:, self.channel_id, :, row, column]  # (batch, time)
+        if self.stimulus_channels is None:
+            trace = activation[:, self.channel_id, :, row, column]  # (batch, time)
+        else:
+            if len(self.stimulus_channels) != stimulus.shape[0]:
+                raise DataShapeError(
+                    f"InnerNeuronVisualizationObjective: {stimulus.shape[0]} stimuli for {len(self.stimulus_channels)} "
+                    "channels; give one stimulus per channel."
+                )
+            rows = torch.arange(stimulus.shape[0], device=activation.device)
+            channels = torch.tensor(self.stimulus_channels, device=activation.device)
+            trace = activation[rows, channels, :, row, column]
         return _check_scores(
             self._response_reducer.forward_batch(trace), stimulus.shape[0], "InnerNeuronVisualizationObjective", ""
         )
