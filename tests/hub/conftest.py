@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,24 +14,14 @@ from safetensors.torch import load_file
 
 from openretina.utils import download
 
+from ._static_server import StaticServer
+
 TESTS_DIR = Path(__file__).resolve().parents[1]
 FIXTURE_DIR = TESTS_DIR / "data" / "reference_fixture"
 # Where the README's model lives in the hub repository (reference layout).
 README_MODEL_HUB_PATH = "model_checkpoints/27-11-2025/hoefling_2024_base_low_res.ckpt"
 FIXTURE_CHECKPOINT = FIXTURE_DIR / "trained_best.ckpt"
 FIXTURE_SESSIONS = {"session_1_synthetic_20240101": 40, "session_2_synthetic_20240102": 56}
-
-
-def load_static_server_module() -> Any:
-    """tests/hub/_static_server.py as a module (tests are not a package under importlib import mode)."""
-    spec = importlib.util.spec_from_file_location("_static_server", Path(__file__).with_name("_static_server.py"))
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-StaticServer = load_static_server_module().StaticServer
 
 
 @pytest.fixture(scope="session")

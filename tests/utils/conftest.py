@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,18 +11,7 @@ import pytest
 
 from openretina.utils import download
 
-
-def _static_server_class() -> Any:
-    """tests/hub/_static_server.py's StaticServer (tests are not a package under importlib import mode)."""
-    path = Path(__file__).resolve().parents[1] / "hub" / "_static_server.py"
-    spec = importlib.util.spec_from_file_location("_static_server", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.StaticServer
-
-
-StaticServer = _static_server_class()
+from ..hub._static_server import StaticServer
 
 
 @pytest.fixture

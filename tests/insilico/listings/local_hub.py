@@ -9,7 +9,6 @@ copy of the reference checkpoint fixture standing in for the published file. Tes
 from __future__ import annotations
 
 import dataclasses
-import importlib.util
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,6 +17,7 @@ from typing import Any
 
 import pytest
 import torch
+from tests.hub._static_server import StaticServer  # the project's one local HTTP server for tests
 
 from openretina.hub import REGISTRY, registry_override
 from openretina.models.core_readout import BaseCoreReadout
@@ -28,16 +28,6 @@ FIXTURE_CHECKPOINT = TESTS_DIR / "data" / "reference_fixture" / "trained_best.ck
 FIXTURE_IO = TESTS_DIR / "data" / "reference_fixture" / "io.safetensors"
 FIXTURE_SESSIONS = {"session_1_synthetic_20240101": 40, "session_2_synthetic_20240102": 56}
 MODEL_NAME = "hoefling_2024_base_low_res"
-
-
-def _static_server_class() -> Any:
-    """``StaticServer`` of tests/hub/_static_server.py (the project's one local HTTP server for tests)."""
-    path = TESTS_DIR / "hub" / "_static_server.py"
-    spec = importlib.util.spec_from_file_location("_static_server", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.StaticServer
 
 
 @contextmanager
@@ -54,7 +44,7 @@ def serve_fixture_as(folder: Path, model_name: str = MODEL_NAME) -> Iterator[Any
     root = folder / "mirror"
     (root / entry.hub_path).parent.mkdir(parents=True)
     shutil.copyfile(FIXTURE_CHECKPOINT, root / entry.hub_path)
-    server = _static_server_class()(root)
+    server = StaticServer(root)
     fixture_entry = dataclasses.replace(entry, sha256=download.sha256_of_file(FIXTURE_CHECKPOINT))
     try:
         with pytest.MonkeyPatch.context() as patch, registry_override(fixture_entry):
