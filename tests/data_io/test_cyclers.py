@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import weakref
 from collections import Counter
+from typing import ClassVar
 
 import numpy as np
 import pytest
@@ -125,3 +127,51 @@ def test_cyclers_reject_missing_loaders() -> None:
                 "b": DataLoader(torch.arange(1), batch_size=2, drop_last=True),
             }
         )
+
+
+class _Batch:
+    """A batch object that can be weakly referenced, to see who still holds it."""
+
+
+class _FreshBatches:
+    """A loader-like iterable making ``n`` new batches per pass; each new batch checks that no earlier one of any
+    instance is still referenced (the consumer below drops every batch before asking for the next)."""
+
+    made: ClassVar[list[weakref.ref[_Batch]]] = []
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __len__(self) -> int:
+        return self.n
+
+    def __iter__(self):
+        for _ in range(self.n):
+            held = sum(ref() is not None for ref in self.made)
+            assert held == 0, f"{held} earlier batches are still referenced while a new one is made"
+            box = [_Batch()]
+            self.made.append(weakref.ref(box[0]))
+            yield box.pop()  # handed over without this generator keeping a reference
+
+
+# Not LongCycler's rank 0 of 2: it holds its batch while drawing rank 1's, the price of identical draws on all ranks.
+@pytest.mark.parametrize(
+    "make_cycler",
+    [
+        lambda loaders: LongCycler(loaders, seed=0),
+        lambda loaders: LongCycler(loaders, seed=0, rank=1, world_size=2),
+        lambda loaders: ShortCycler(loaders),
+        lambda loaders: ShortCycler(loaders, rank=0, world_size=2),
+    ],
+)
+def test_cyclers_keep_no_batch_alive_after_yielding_it(make_cycler) -> None:
+    # The loaders reuse a batch's memory once nobody references it; a cycler holding batches (one per session in
+    # the round robin) would defeat that and keep them all in memory.
+    _FreshBatches.made = []
+    cycler = make_cycler({key: _FreshBatches(4) for key in ("a", "b", "c")})
+    n_batches = 0
+    for key, batch in cycler:
+        assert isinstance(batch, _Batch) and key in ("a", "b", "c")
+        n_batches += 1
+        del batch
+    assert n_batches == len(cycler) if isinstance(cycler, LongCycler) else n_batches > 0

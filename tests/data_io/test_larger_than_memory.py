@@ -1,7 +1,8 @@
 """Training on a memory-mapped movie 4x larger than an anonymous-memory budget.
 
-A ~400 MB ``.npy`` movie is written chunk by chunk, opened with ``mmap_mode="r"`` and served by the generic
-dataloaders. File-backed pages do not count towards ``RssAnon``; copies of the movie would.
+A ~400 MB ``.npy`` movie and ~120 MB of responses (neuron-major, as files store them) are written chunk by chunk,
+opened with ``mmap_mode="r"`` and served by the generic dataloaders. File-backed pages do not count towards
+``RssAnon``; a copy of the movie or of the responses would.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ CHANNELS, HEIGHT, WIDTH = 2, 18, 16
 FRAME_BYTES = CHANNELS * HEIGHT * WIDTH * 4
 CLIP = 100
 N_FRAMES = (4 * BUDGET_BYTES // FRAME_BYTES) // CLIP * CLIP  # ~400 MB of float32 frames
+N_NEURONS = 170  # ~120 MB of responses: one copy of them alone exceeds the budget
 
 
 def _write_movie(path: Path, n_frames: int, frames_per_chunk: int = 20_000) -> None:
@@ -35,15 +37,26 @@ def _write_movie(path: Path, n_frames: int, frames_per_chunk: int = 20_000) -> N
     del movie
 
 
+def _write_responses(path: Path, n_frames: int, frames_per_chunk: int = 20_000) -> None:
+    """Write (N, T) float32 responses equal to their frame index, without holding them in RAM."""
+    responses = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(N_NEURONS, n_frames))
+    for start in range(0, n_frames, frames_per_chunk):
+        stop = min(start + frames_per_chunk, n_frames)
+        responses[:, start:stop] = np.arange(start, stop, dtype=np.float32)[None, :]
+    responses.flush()
+    del responses
+
+
 @pytest.mark.slow
 def test_epoch_over_memmap_movie_stays_under_budget(tmp_path: Path) -> None:
     path = tmp_path / "movie.npy"
     _write_movie(path, N_FRAMES)
+    _write_responses(tmp_path / "responses.npy", N_FRAMES)
     assert path.stat().st_size >= 4 * BUDGET_BYTES * 0.99
     rng = np.random.default_rng(0)
     responses = ResponsesTrainTestSplit(
-        train=(np.arange(N_FRAMES, dtype=np.float32)[None, :] * np.ones((4, 1), np.float32)),
-        test=rng.random((4, 100), dtype=np.float32),
+        train=np.load(tmp_path / "responses.npy", mmap_mode="r"),
+        test=rng.random((N_NEURONS, 100), dtype=np.float32),
     )
     test_movie = rng.random((CHANNELS, 100, HEIGHT, WIDTH), dtype=np.float32)
     gc.collect()

@@ -8,7 +8,6 @@ from the source only when requested, with one copy per batch.
 
 from __future__ import annotations
 
-import functools
 import itertools
 from collections.abc import Sequence
 
@@ -16,28 +15,7 @@ import numpy as np
 import torch
 
 from openretina.data_io._arrays import CHUNK_BYTES, ArrayLike, as_tensor_no_copy, shape_of
-
-
-def _batch_buffer(shape: tuple[int, ...], dtype: torch.dtype) -> torch.Tensor:
-    """An uninitialised tensor for one batch, allocated by numpy where numpy has the dtype.
-
-    A batch (~15 MB for Höfling-sized data) is fresh memory every step. numpy asks the kernel for transparent huge
-    pages on large allocations, so filling the buffer costs a few page faults instead of thousands (measured: the
-    page faults of torch-allocated batches doubled the loading time in some runs).
-    """
-    numpy_dtype = _numpy_dtype(dtype)
-    if numpy_dtype is None:
-        return torch.empty(shape, dtype=dtype)
-    return torch.from_numpy(np.empty(shape, dtype=numpy_dtype))
-
-
-@functools.cache
-def _numpy_dtype(dtype: torch.dtype) -> np.dtype | None:
-    """numpy's dtype for ``dtype``, or None when numpy has none (e.g. bfloat16)."""
-    try:
-        return torch.empty((), dtype=dtype).numpy().dtype
-    except TypeError:
-        return None
+from openretina.data_io._batch_buffers import batch_buffers
 
 
 class FrameView:
@@ -113,7 +91,7 @@ class FrameView:
             for b in spanning_windows:
                 pieces[b] = torch.empty(window_shape, dtype=pieces[b].dtype)
         # One stacking kernel beats per-window copies into a preallocated tensor by ~2x.
-        stacked = torch.stack(pieces, out=_batch_buffer((len(pieces), *pieces[0].shape), pieces[0].dtype))
+        stacked = torch.stack(pieces, out=batch_buffers.empty((len(pieces), *pieces[0].shape), pieces[0].dtype))
         run_starts = self._run_starts
         for b in spanning_windows:
             start = int(starts[b])
@@ -136,7 +114,12 @@ class FrameView:
             # Few values per frame (responses): one fancy-indexing gather is ~4x faster than a slice per window.
             self._check_windows(starts, length)
             source = self._tensor.detach().numpy()
-            return torch.from_numpy(source[self.frames[starts[:, None] + np.arange(length)]]).to(dtype)
+            frames = self.frames[starts[:, None] + np.arange(length)]  # in range: windows checked above
+            if not source.flags.c_contiguous:  # e.g. a transposed memmap: np.take would copy all of it first
+                return torch.from_numpy(source[frames]).to(dtype)
+            batch = batch_buffers.empty((starts.size, length, *source.shape[1:]), self._tensor.dtype)
+            np.take(source, frames, axis=0, out=batch.numpy(), mode="clip")
+            return batch.to(dtype)
         taken = self.take(starts, length, dtype)
         if self.time_axis == 0:
             return taken

@@ -15,6 +15,8 @@ Each rank still gathers the batches it skips; the ranks see the same session at 
 
 from __future__ import annotations
 
+import functools
+import itertools
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, TypeVar
@@ -30,14 +32,32 @@ T = TypeVar("T")
 
 
 def cycle(iterable: Iterable[T]) -> Iterator[T]:
-    """Repeat ``iterable`` forever, re-iterating it each time (so a DataLoader re-shuffles every pass)."""
+    """Repeat ``iterable`` forever, re-iterating it each time (so a DataLoader re-shuffles every pass).
+
+    No local variable holds the item last yielded: once the consumer drops a batch, its memory can be reused.
+    """
     while True:
-        empty = True
-        for item in iterable:
-            empty = False
-            yield item
-        if empty:
-            raise ValueError("cannot cycle an empty iterable (a DataLoader with zero batches?).")
+        iterator = iter(iterable)
+        try:
+            yield next(iterator)
+        except StopIteration:
+            raise ValueError("cannot cycle an empty iterable (a DataLoader with zero batches?).") from None
+        yield from iterator
+
+
+def _draw_for_rank(stream: Iterator[T], rank: int, world_size: int) -> T:
+    """Draw ``world_size`` items from ``stream`` and return item ``rank``: the ranks' items are disjoint. Every
+    rank draws all of them, so all ranks re-iterate (and re-shuffle) their loaders at the same steps."""
+    for _ in range(rank):
+        next(stream)  # other ranks' items, dropped at once
+    mine = next(stream)
+    for _ in range(world_size - rank - 1):
+        next(stream)
+    return mine
+
+
+def _tagged(key: str, batch: T) -> tuple[str, T]:
+    return key, batch
 
 
 def _rank_and_world_size(rank: int | None, world_size: int | None) -> tuple[int, int]:
@@ -117,9 +137,7 @@ class LongCycler(IterableDataset):
         streams = {key: cycle(self.loaders[key]) for key in keys}
         for _ in range(self.batches_per_session):
             for key in keys:
-                # Every rank draws world_size batches and keeps its own, so the ranks' batches are disjoint.
-                batches = [next(streams[key]) for _ in range(self.world_size)]
-                yield key, batches[self.rank]
+                yield key, _draw_for_rank(streams[key], self.rank, self.world_size)
 
 
 class ShortCycler(IterableDataset):
@@ -152,6 +170,7 @@ class ShortCycler(IterableDataset):
 
     def __iter__(self) -> Iterator[tuple[str, Any]]:
         for key in self._sessions_of_this_worker():
-            for position, batch in enumerate(self.loaders[key]):
-                if position % self.world_size == self.rank:
-                    yield key, batch
+            # C iterators instead of a loop variable (or zip, which keeps its last tuple), so no batch stays
+            # referenced here once it is yielded.
+            mine = itertools.islice(self.loaders[key], self.rank, None, self.world_size)
+            yield from map(functools.partial(_tagged, key), mine)
