@@ -427,3 +427,17 @@ def test_frame_view_take_matches_fancy_indexing(kind: str, tmp_path: Path, rng: 
         np.testing.assert_allclose(view.mean_over_time(), source[:, frames].mean(axis=1))
         with pytest.raises(IndexError, match="exceed"):
             view.take([30], 12)
+
+
+@pytest.mark.parametrize("kind", ["numpy", "h5py"])
+def test_frame_view_windows_longer_than_the_source(kind: str, tmp_path: Path, rng: np.random.Generator) -> None:
+    # A view that repeats the source's frames is longer than the source; its long windows all span runs.
+    source = rng.random((2, 10, 3))
+    frames = np.r_[0:10, 0:10, 5:10]
+    with h5py.File(tmp_path / "x.h5", "w") as handle:
+        handle["x"] = source
+    with h5py.File(tmp_path / "x.h5", "r") as handle:
+        view = FrameView(source if kind == "numpy" else handle["x"], time_axis=1, frames=frames)
+        starts = [0, 3, 10]
+        expected = np.stack([source[:, frames[s : s + 15]] for s in starts])
+        np.testing.assert_array_equal(view.take(starts, 15, torch.float64).numpy(), expected)

@@ -8,6 +8,7 @@ from the source only when requested, with one copy per batch.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Sequence
 
@@ -58,10 +59,20 @@ class FrameView:
         """A view of this view: ``frames`` index into this view's frames."""
         return FrameView(self.source, self.time_axis, self.frames[np.asarray(frames, np.int64)])
 
-    def _empty(self, n_windows: int, length: int, dtype: torch.dtype) -> torch.Tensor:
+    def _window_shape(self, length: int) -> tuple[int, ...]:
         shape = list(shape_of(self.source))
         shape[self.time_axis] = length
-        return torch.empty((n_windows, *shape), dtype=dtype)
+        return tuple(shape)
+
+    def _windows(self, source: torch.Tensor, length: int) -> torch.Tensor:
+        """Every window of ``length`` frames of ``source`` as one strided view ``(T - length + 1, *window shape)``."""
+        axis = self.time_axis
+        size = (source.shape[axis] - length + 1, *self._window_shape(length))
+        return source.as_strided(size, (source.stride(axis), *source.stride()), source.storage_offset())
+
+    @functools.cached_property
+    def _source_dtype(self) -> torch.dtype:
+        return self._tensor.dtype if self._tensor is not None else self._read(0, 1).dtype
 
     def take(self, starts: Sequence[int] | np.ndarray, length: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
         """Gather windows ``[start, start + length)`` of this view's frames, one per entry of ``starts`` (``B``).
@@ -72,28 +83,26 @@ class FrameView:
         """
         starts = np.asarray(starts, dtype=np.int64)
         if starts.size == 0 or length == 0:
-            return self._empty(starts.size, length, dtype)
+            return torch.empty((starts.size, *self._window_shape(length)), dtype=dtype)
         self._check_windows(starts, length)
         spanning = np.searchsorted(self._run_starts, starts, side="right") != np.searchsorted(
             self._run_starts, starts + length - 1, side="right"
         )
-        # A window inside one run of consecutive source frames is one slice. Spanning windows get a placeholder
-        # slice in the stack and are then overwritten in place, run by run.
-        firsts = np.where(spanning, 0, self.frames[starts]).tolist()
+        # A window inside one run of consecutive source frames is one slice of the source. Spanning windows are
+        # filled run by run below (their first gather reads a placeholder window at source frame 0).
+        firsts = np.where(spanning, 0, self.frames[starts])
+        shape = (starts.size, *self._window_shape(length))
         if self._tensor is not None and length <= self._tensor.shape[self.time_axis]:
-            narrow, axis = self._tensor.narrow, self.time_axis
-            pieces = [narrow(axis, first, length) for first in firsts]
-        else:
-            pieces = [self._read(first, first + length) for first in firsts]
-        spanning_windows = np.flatnonzero(spanning).tolist()
-        if spanning_windows and self._tensor is None:  # an h5py placeholder slice may be cut short at the end
-            window_shape = self._empty(1, length, pieces[0].dtype).shape[1:]
-            for b in spanning_windows:
-                pieces[b] = torch.empty(window_shape, dtype=pieces[b].dtype)
-        # One stacking kernel beats per-window copies into a preallocated tensor by ~2x.
-        stacked = torch.stack(pieces, out=batch_buffers.empty((len(pieces), *pieces[0].shape), pieces[0].dtype))
+            # One gather from a strided view of every window of the source: ~25 % faster than stacking slices.
+            stacked = batch_buffers.empty(shape, self._tensor.dtype)
+            torch.index_select(self._windows(self._tensor, length), 0, torch.from_numpy(firsts), out=stacked)
+        else:  # h5py, read window by window so that only those frames leave the file; or windows longer than the
+            # source (a view repeating frames), which all span runs
+            stacked = batch_buffers.empty(shape, self._source_dtype)
+            for b in np.flatnonzero(~spanning).tolist():
+                stacked[b].copy_(self._read(int(firsts[b]), int(firsts[b]) + length))
         run_starts = self._run_starts
-        for b in spanning_windows:
+        for b in np.flatnonzero(spanning).tolist():
             start = int(starts[b])
             inner = run_starts[
                 np.searchsorted(run_starts, start, "right") : np.searchsorted(run_starts, start + length)
