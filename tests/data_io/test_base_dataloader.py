@@ -441,3 +441,14 @@ def test_frame_view_windows_longer_than_the_source(kind: str, tmp_path: Path, rn
         starts = [0, 3, 10]
         expected = np.stack([source[:, frames[s : s + 15]] for s in starts])
         np.testing.assert_array_equal(view.take(starts, 15, torch.float64).numpy(), expected)
+
+
+def test_frame_view_of_a_sliced_tensor_reads_the_slice(rng: np.random.Generator) -> None:
+    # The windows are a strided view of the source: its storage offset and strides must be honoured.
+    whole = torch.from_numpy(rng.random((3, 60, 4)))
+    source = whole[1:, 5:45, 1:3]  # offset and non-contiguous
+    frames = np.r_[0:10, 20:40]
+    view = FrameView(source, time_axis=1, frames=frames)
+    starts = [0, 4, 12, 18]
+    expected = torch.stack([source[:, frames[s : s + 8]] for s in starts])
+    assert torch.equal(view.take(starts, 8, torch.float64), expected)
