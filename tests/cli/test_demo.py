@@ -82,8 +82,8 @@ def test_acceptance_checks_apply_each_threshold() -> None:
 
 
 # A smaller retina than the demo's (half the training movie) and a shorter run (25 epochs, batches of 16): about
-# 1 min on 2 cores (1.8 CPU minutes). Measured (seed 0): core 0.893 = 1.15 x oracle, LN 0.498, RF median 0.849
-# over 98 % of the cells (seed 1: 0.872, 1.13 x, LN 0.481, RF 0.839).
+# 1 min on 2 cores (1.9 CPU minutes). Measured (seed 0): core 0.893 = 1.15 x oracle, LN 0.702, RF median 0.849
+# over 98 % of the cells (seed 1: 0.872, 1.13 x, LN 0.622, RF 0.839).
 SMALLER_RUN = [
     "--max-epochs",
     "25",

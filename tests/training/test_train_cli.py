@@ -24,7 +24,7 @@ from .test_dataset_configs import DATASET_CONFIGS
 # Per config: overrides that shrink it (its data source replaced by tiny data of the right shapes).
 TINY_OVERRIDES = {
     "synthetic_core_readout": TINY_DATA + TINY_CORE,
-    "synthetic_lnp": [*TINY_DATA, "model.core.cut_first_n_frames=5"],
+    "synthetic_lnp": [*TINY_DATA, "model.core.temporal_kernel_size=6"],
     "hdf5_core_readout": [
         "data_io.color_channels=2",
         "dataloader.train_chunk_size=10",
