@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import gc
+import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 
 import numpy as np
@@ -190,3 +193,22 @@ def test_loader_with_worker_processes_and_pooled_memory(pool_everything: None) -
     assert len(kept) == len(train)
     for batch in kept:
         _check_batch(batch.inputs, batch.targets)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_child_forked_while_the_pool_is_locked_can_still_allocate() -> None:
+    with batch_buffers._lock:  # as if another thread were inside `empty` at the moment of the fork
+        pid = os.fork()
+        if pid == 0:  # child: must not wait for a lock no thread of its own will release
+            batch = batch_buffers.empty((1 << 20,), torch.float32)
+            os._exit(0 if batch.shape == (1 << 20,) else 1)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        finished, status = os.waitpid(pid, os.WNOHANG)
+        if finished:
+            assert os.waitstatus_to_exitcode(status) == 0
+            return
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    os.waitpid(pid, 0)
+    pytest.fail("the forked child deadlocked on the pool's lock")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import math
+import os
 import threading
 import weakref
 
@@ -90,6 +91,10 @@ class BatchBufferPool:
         self._handed_out.append(None)
         return len(self._buffers) - 1
 
+    def renew_lock(self) -> None:
+        """Replace the lock: in a forked child, the parent's lock may be held by a thread that no longer exists."""
+        self._lock = threading.Lock()
+
     @property
     def pooled_bytes(self) -> int:
         """Bytes held by the pool, handed out or not."""
@@ -112,3 +117,5 @@ def _numpy_dtype(dtype: torch.dtype) -> np.dtype | None:
 
 
 batch_buffers = BatchBufferPool()
+# A process forked (e.g. a DataLoader worker) while another thread held the lock would wait on it forever.
+os.register_at_fork(after_in_child=batch_buffers.renew_lock)
