@@ -9,6 +9,7 @@ from typing import Any
 import matplotlib
 import pytest
 import torch
+from tests.models.conftest import TINY_SIMPLE_CORE
 
 from openretina.cli import visualize
 from openretina.cli.visualize import ChannelPerStimulusObjective, load_model, main
@@ -29,18 +30,6 @@ def tiny_model() -> UnifiedCoreReadout:
     The core's kernels are drawn at unit scale (their initial values are tiny), so every unit responds.
     """
     torch.manual_seed(0)
-    core = {
-        "_target_": "openretina.modules.core.base_core.SimpleCoreWrapper",
-        "temporal_kernel_sizes": [5, 3],
-        "spatial_kernel_sizes": [3, 3],
-        "gamma_input": 0.0,
-        "gamma_hidden": 0.0,
-        "gamma_in_sparse": 0.0,
-        "gamma_temporal": 0.0,
-        "input_padding": 0,
-        "hidden_padding": [0, 1, 1],
-        "cut_first_n_frames": 0,
-    }
     readout = {
         "_target_": "openretina.modules.readout.multi_readout.MultiGaussianMaskReadout",
         "scale": True,
@@ -58,7 +47,7 @@ def tiny_model() -> UnifiedCoreReadout:
     model = UnifiedCoreReadout(
         in_shape=(3, 20, 10, 8),
         n_neurons_dict=NEURONS,
-        core=core,
+        core=TINY_SIMPLE_CORE,  # its regularisation weights play no part in visualisation
         readout=readout,
         hidden_channels=LAYER_CHANNELS,
         data_info=data_info,
